@@ -1,0 +1,219 @@
+"""Every ``--carbon*`` option, declared once, with its ini twin, environment variable and validator.
+
+Precedence: command line, then ini file, then environment variable (``PYTEST_CARBON_<NAME>``).
+A bad value raises :class:`pytest.UsageError` with a message that names the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pytest
+
+from pytest_carbon.meter.intensity import UnknownCountryError, country_intensity
+
+GROUP: Final = "carbon"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its flag, ini key, help text and how it is parsed."""
+
+    name: str
+    help: str
+    metavar: str | None = None
+    flag: bool = False
+    repeat: bool = False
+
+
+OPTIONS: Final[tuple[Option, ...]] = (
+    Option("carbon", "measure energy and carbon emissions of the session and every test.", flag=True),
+    Option("carbon_top", "show the N tests with the highest emissions (default 10).", "N"),
+    Option("carbon_json", "write the carbon report as JSON to PATH.", "PATH"),
+    Option("carbon_job", "name of this CI job in reports (default: from the CI environment).", "NAME"),
+    Option(
+        "carbon_matrix",
+        "matrix value of this CI job, e.g. python=3.12 (repeatable).",
+        "KEY=VALUE",
+        repeat=True,
+    ),
+    Option(
+        "carbon_country",
+        "ISO 3166 alpha-3 code of the grid powering the machine (default: world average).",
+        "ISO3",
+    ),
+    Option("carbon_intensity", "grid carbon intensity in gCO2e/kWh (overrides the country).", "G"),
+    Option("carbon_cpu_watts", "CPU power at full load of the vCPUs this run may use.", "W"),
+    Option("carbon_ram_watts", "RAM power in watts.", "W"),
+    Option("carbon_pue", "power usage effectiveness of the data centre (default 1.0).", "PUE"),
+)
+
+
+def flag_of(name: str) -> str:
+    """``carbon_top`` → ``--carbon-top``."""
+    return "--" + name.replace("_", "-")
+
+
+def env_of(name: str) -> str:
+    """``carbon_top`` → ``PYTEST_CARBON_TOP`` (and ``carbon`` → ``PYTEST_CARBON``)."""
+    return "PYTEST_" + name.upper()
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare the ``carbon`` option group and the ini keys."""
+    group = parser.getgroup(GROUP, "carbon footprint (pytest-carbon)")
+    for option in OPTIONS:
+        env_help = f" [env {env_of(option.name)}]"
+        if option.flag:
+            group.addoption(
+                flag_of(option.name),
+                action="store_true",
+                default=None,
+                dest=option.name,
+                help=option.help + env_help,
+            )
+            parser.addini(option.name, option.help, type="bool", default=None)
+        elif option.repeat:
+            group.addoption(
+                flag_of(option.name),
+                action="append",
+                default=None,
+                dest=option.name,
+                metavar=option.metavar,
+                help=option.help + env_help,
+            )
+            parser.addini(option.name, option.help, type="linelist", default=[])
+        else:
+            group.addoption(
+                flag_of(option.name),
+                default=None,
+                dest=option.name,
+                metavar=option.metavar,
+                help=option.help + env_help,
+            )
+            parser.addini(option.name, option.help, default="")
+
+
+def raw_value(config: pytest.Config, name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """The option's value by precedence: command line, ini, environment; None when unset."""
+    value = config.getoption(name, default=None)
+    if value is not None:
+        return value
+    ini = config.getini(name)
+    if ini not in (None, "", []):
+        return ini
+    env = (os.environ if environ is None else environ).get(env_of(name))
+    if env not in (None, ""):
+        return env.split(",") if any(o.repeat and o.name == name for o in OPTIONS) else env
+    return None
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    """A flag from the command line, ini or environment (1/true/yes/on)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise pytest.UsageError(f"{flag_of(name)}: expected true or false, got {value!r}.")
+
+
+def parse_number(name: str, value: Any, *, minimum: float, inclusive: bool = True) -> float:
+    """A float at or above ``minimum`` (strictly above when not ``inclusive``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(
+            f"{flag_of(name)}: expected a number, got {value!r}. Fix: pass e.g. {flag_of(name)}=42."
+        ) from None
+    below = number < minimum if inclusive else number <= minimum
+    if below or number != number or number == float("inf"):
+        bound = f"at least {minimum:g}" if inclusive else f"greater than {minimum:g}"
+        raise pytest.UsageError(f"{flag_of(name)}: must be {bound}, got {value!r}.")
+    return number
+
+
+def parse_top(name: str, value: Any) -> int:
+    """A non-negative whole number of tests."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0:
+        raise pytest.UsageError(
+            f"{flag_of(name)}: expected a whole number of tests (0 or more), got {value!r}."
+        )
+    return number
+
+
+def parse_country(name: str, value: Any) -> str:
+    """An ISO 3166 alpha-3 code that codecarbon has grid data for."""
+    code = str(value).strip().upper()
+    try:
+        country_intensity(code)
+    except UnknownCountryError:
+        hint = " (that looks like an alpha-2 code)" if len(code) == 2 else ""
+        raise pytest.UsageError(
+            f"{flag_of(name)}: unknown country code {value!r}{hint}. Fix: use an ISO 3166 "
+            "alpha-3 code such as FRA, USA or DEU, or set --carbon-intensity in gCO2e/kWh."
+        ) from None
+    return code
+
+
+def parse_matrix(name: str, value: Any) -> dict[str, str]:
+    """``key=value`` pairs (list or comma-separated) as a dict."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    matrix: dict[str, str] = {}
+    for item in items:
+        key, sep, val = str(item).partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(
+                f"{flag_of(name)}: expected KEY=VALUE, got {item!r}. Fix: e.g. "
+                f"{flag_of(name)} python=3.12 {flag_of(name)} db=postgres."
+            )
+        matrix[key.strip()] = val.strip()
+    return matrix
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated options of one session."""
+
+    enabled: bool = False
+    top: int = 10
+    json_path: str | None = None
+    job: str | None = None
+    matrix: dict[str, str] = field(default_factory=dict)
+    country: str | None = None
+    intensity: float | None = None
+    cpu_watts: float | None = None
+    ram_watts: float | None = None
+    pue: float = 1.0
+
+
+def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate every option of ``config``; raise :class:`pytest.UsageError` on a bad one."""
+
+    def get(name: str, parse: Callable[[str, Any], Any], default: Any = None) -> Any:
+        value = raw_value(config, name, environ)
+        return default if value is None else parse(name, value)
+
+    return Settings(
+        enabled=get("carbon", parse_bool, False),
+        top=get("carbon_top", parse_top, 10),
+        json_path=get("carbon_json", lambda _n, v: str(v)),
+        job=get("carbon_job", lambda _n, v: str(v)),
+        matrix=get("carbon_matrix", parse_matrix, {}),
+        country=get("carbon_country", parse_country),
+        intensity=get("carbon_intensity", lambda n, v: parse_number(n, v, minimum=0.0)),
+        cpu_watts=get(
+            "carbon_cpu_watts", lambda n, v: parse_number(n, v, minimum=0.0, inclusive=False)
+        ),
+        ram_watts=get("carbon_ram_watts", lambda n, v: parse_number(n, v, minimum=0.0)),
+        pue=get("carbon_pue", lambda n, v: parse_number(n, v, minimum=1.0), 1.0),
+    )

@@ -1,0 +1,390 @@
+"""The one session report: dataclasses, their versioned JSON form, and a validating loader.
+
+Every output (terminal, JSON, markdown, JUnit, CSV, HTML) is a view of a :class:`SessionReport`.
+The JSON form carries ``schema_version``; :func:`load_report` refuses versions it does not know.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from pytest_carbon.errors import InputError
+
+SCHEMA_VERSION = 1
+PHASES = ("setup", "call", "teardown")
+
+#: How a figure was produced. A test's ``method`` joins the ones that contributed with ``+``.
+METHOD_RAPL = "rapl"
+METHOD_NVML = "nvml"
+METHOD_MODEL = "cpu-time-model"
+#: A test whose worker crashed before sending its counters: priced from its reported durations.
+METHOD_WALL = "wall-time-model"
+
+
+@dataclass
+class Energy:
+    """Energy by component, in kWh at the meter (PUE applied)."""
+
+    cpu_kwh: float = 0.0
+    ram_kwh: float = 0.0
+    gpu_kwh: float = 0.0
+
+    @property
+    def total_kwh(self) -> float:
+        """Sum of the components."""
+        return self.cpu_kwh + self.ram_kwh + self.gpu_kwh
+
+    def __add__(self, other: Energy) -> Energy:
+        return Energy(
+            self.cpu_kwh + other.cpu_kwh,
+            self.ram_kwh + other.ram_kwh,
+            self.gpu_kwh + other.gpu_kwh,
+        )
+
+    def __sub__(self, other: Energy) -> Energy:
+        return Energy(
+            self.cpu_kwh - other.cpu_kwh,
+            self.ram_kwh - other.ram_kwh,
+            self.gpu_kwh - other.gpu_kwh,
+        )
+
+
+@dataclass
+class PhaseRecord:
+    """One phase (setup, call or teardown) of one test."""
+
+    wall_s: float
+    cpu_s: float
+    energy: Energy
+    emissions_g: float
+
+    @property
+    def energy_kwh(self) -> float:
+        """Total energy of the phase."""
+        return self.energy.total_kwh
+
+
+@dataclass
+class TestRecord:
+    """One test: its outcome, its phases and what they cost."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    path: str
+    outcome: str
+    method: str
+    phases: dict[str, PhaseRecord] = field(default_factory=dict)
+    worker: str | None = None
+    budget: dict[str, float] | None = None
+    budget_exceeded: bool = False
+
+    @property
+    def module(self) -> str:
+        """The test file the test lives in (its per-module bucket)."""
+        return self.path
+
+    @property
+    def energy(self) -> Energy:
+        """Energy of all phases."""
+        total = Energy()
+        for phase in self.phases.values():
+            total = total + phase.energy
+        return total
+
+    @property
+    def energy_kwh(self) -> float:
+        """Total energy of all phases."""
+        return self.energy.total_kwh
+
+    @property
+    def emissions_g(self) -> float:
+        """Total emissions of all phases."""
+        return sum(phase.emissions_g for phase in self.phases.values())
+
+    @property
+    def wall_s(self) -> float:
+        """Wall time of all phases."""
+        return sum(phase.wall_s for phase in self.phases.values())
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU time of all phases."""
+        return sum(phase.cpu_s for phase in self.phases.values())
+
+
+@dataclass
+class ModuleTotal:
+    """The tests of one file added up (a view; not stored in the JSON report)."""
+
+    path: str
+    tests: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    energy: Energy = field(default_factory=Energy)
+    emissions_g: float = 0.0
+
+    @property
+    def energy_kwh(self) -> float:
+        """Total energy of the module's tests."""
+        return self.energy.total_kwh
+
+
+@dataclass
+class JobIdentity:
+    """Which CI job produced the report; the key the matrix learner joins reports on."""
+
+    job: str | None = None
+    matrix: dict[str, str] = field(default_factory=dict)
+    commit: str | None = None
+    run_id: str | None = None
+    branch: str | None = None
+    event: str | None = None
+    project: str | None = None
+    ci: str | None = None
+
+
+@dataclass
+class PowerModel:
+    """The power model the session used, with the source of every number."""
+
+    method: str
+    cpu_model: str
+    cpu_tdp_w: float | None
+    cpu_watts_per_vcpu: float
+    vcpus: float
+    vcpus_source: str
+    cpu_watts: float
+    cpu_idle_fraction: float
+    ram_watts: float
+    gpu_count: int
+    gpu_model: str | None
+    pue: float
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Intensity:
+    """Grid carbon intensity and where it came from."""
+
+    g_per_kwh: float
+    source: str
+    country_iso: str | None = None
+    country_name: str | None = None
+
+
+@dataclass
+class WorkerRecord:
+    """One xdist worker as the controller saw it."""
+
+    id: str
+    tests: int
+    wall_s: float
+    cpu_s: float
+    crashed: bool = False
+    note: str | None = None
+
+
+@dataclass
+class Deselection:
+    """Tests a test plan deselected in this job."""
+
+    plan: str
+    tests: int
+    energy_kwh_saved: float
+    nodeids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SessionReport:
+    """The whole session: totals, tests, the model and identity behind them."""
+
+    tool_version: str
+    codecarbon_version: str | None
+    started_at: str
+    finished_at: str
+    identity: JobIdentity
+    power: PowerModel
+    intensity: Intensity
+    wall_s: float
+    cpu_s: float
+    energy: Energy
+    emissions_g: float
+    unattributed: Energy
+    unattributed_emissions_g: float
+    tests: list[TestRecord] = field(default_factory=list)
+    workers: list[WorkerRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    codecarbon_estimate: dict[str, float] | None = None
+    exit_status: int | None = None
+    deselection: Deselection | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def energy_kwh(self) -> float:
+        """Total session energy."""
+        return self.energy.total_kwh
+
+    @property
+    def attributed(self) -> Energy:
+        """Energy attributed to tests."""
+        total = Energy()
+        for test in self.tests:
+            total = total + test.energy
+        return total
+
+    def outcome_counts(self) -> dict[str, int]:
+        """How many tests ended in each outcome."""
+        counts: dict[str, int] = {}
+        for test in self.tests:
+            counts[test.outcome] = counts.get(test.outcome, 0) + 1
+        return counts
+
+    def by_module(self) -> list[ModuleTotal]:
+        """Per-module totals, highest emissions first."""
+        modules: dict[str, ModuleTotal] = {}
+        for test in self.tests:
+            bucket = modules.setdefault(test.path, ModuleTotal(path=test.path))
+            bucket.tests += 1
+            bucket.wall_s += test.wall_s
+            bucket.cpu_s += test.cpu_s
+            bucket.energy = bucket.energy + test.energy
+            bucket.emissions_g += test.emissions_g
+        return sorted(modules.values(), key=lambda module: -module.emissions_g)
+
+    def top_tests(self, n: int) -> list[TestRecord]:
+        """The ``n`` tests with the highest emissions."""
+        return sorted(self.tests, key=lambda test: -test.emissions_g)[: max(n, 0)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form (with derived totals added for readers)."""
+        data = dataclasses.asdict(self)
+        data["energy_kwh"] = self.energy_kwh
+        data["outcomes"] = self.outcome_counts()
+        for raw, test in zip(data["tests"], self.tests):
+            raw["energy_kwh"] = test.energy_kwh
+            raw["emissions_g"] = test.emissions_g
+            raw["wall_s"] = test.wall_s
+            raw["cpu_s"] = test.cpu_s
+        return data
+
+    def to_json(self) -> str:
+        """The report as JSON text."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+#: Keys ``to_dict`` adds, per type, that the loader ignores.
+_DERIVED_BY_TYPE: dict[type[Any], set[str]] = {
+    SessionReport: {"energy_kwh", "outcomes"},
+    TestRecord: {"energy_kwh", "emissions_g", "wall_s", "cpu_s"},
+}
+
+
+def report_from_dict(data: Any, source: str = "<report>") -> SessionReport:
+    """Build a report from its JSON form; raise :class:`InputError` naming the bad field."""
+    if not isinstance(data, Mapping):
+        raise InputError(source, "not a pytest-carbon report (expected a JSON object)")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise InputError(
+            source,
+            f"unsupported report schema_version {version!r} (this pytest-carbon reads "
+            f"{SCHEMA_VERSION})",
+            fix="re-create the report with this version of pytest-carbon",
+        )
+    report = _build(SessionReport, data, source, "")
+    assert isinstance(report, SessionReport)
+    return report
+
+
+def load_report(path: str | Path) -> SessionReport:
+    """Read a JSON report written by ``--carbon-json``."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(name, f"cannot read report: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(name, "report is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            name, f"malformed JSON: {exc.msg}", line=exc.lineno, fix="pass a report from --carbon-json"
+        ) from None
+    return report_from_dict(data, name)
+
+
+def _build(kind: Any, value: Any, source: str, where: str) -> Any:
+    """Convert ``value`` to the annotated type ``kind``, raising ``InputError`` at ``where``."""
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            return _build(option, value, source, where)
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        return _build_dataclass(kind, value, source, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise _type_error(source, where, "a list", value)
+        (item,) = get_args(kind)
+        return [_build(item, v, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _type_error(source, where, "an object", value)
+        _, item = get_args(kind)
+        return {str(k): _build(item, v, source, f"{where}.{k}") for k, v in value.items()}
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(source, where, "a number", value)
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(source, where, "an integer", value)
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _type_error(source, where, "true or false", value)
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise _type_error(source, where, "a string", value)
+        return value
+    raise AssertionError(f"unsupported annotation {kind!r}")  # pragma: no cover
+
+
+def _build_dataclass(kind: type[Any], value: Any, source: str, where: str) -> Any:
+    if not isinstance(value, Mapping):
+        raise _type_error(source, where, "an object", value)
+    hints = get_type_hints(kind)
+    known = {f.name for f in dataclasses.fields(kind) if f.init}
+    ignored = _DERIVED_BY_TYPE.get(kind, set())
+    unknown = set(value) - known - ignored
+    if unknown:
+        raise InputError(source, f"{where or 'report'}: unknown field {sorted(unknown)[0]!r}")
+    args: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):
+        if not f.init or f.name.startswith("_"):
+            continue
+        path = f"{where}.{f.name}" if where else f.name
+        if f.name not in value:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise InputError(source, f"missing field {path!r}")
+            continue
+        args[f.name] = _build(hints[f.name], value[f.name], source, path)
+    return kind(**args)
+
+
+def _type_error(source: str, where: str, expected: str, value: Any) -> InputError:
+    return InputError(source, f"{where or 'report'}: expected {expected}, got {type(value).__name__}")
