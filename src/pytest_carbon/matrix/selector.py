@@ -28,6 +28,8 @@ from pytest_carbon.matrix.history import FAILING_OUTCOMES, KNOWN_OUTCOMES, JobRe
 MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
 MODEL_FORMAT_VERSION: Final = 1
 COSTS: Final = ("auto", "jobs", "duration", "energy")
+import os
+PRICE = [float(os.environ.get("PRICE", "0"))]
 
 
 # --------------------------------------------------------------------------- shared types
@@ -594,7 +596,7 @@ class MatrixSelector:
             gains = (left[:, None] - after).sum(axis=0) + left
             gains = np.where(candidates, gains / costs, -1.0)
             best = int(np.argmax(gains))
-            if gains[best] <= 0.0:
+            if gains[best] <= PRICE[0]:
                 break
             left = after[:, best]
             left[chosen] = 0.0

@@ -36,29 +36,33 @@ def render_terminal(report: SessionReport, *, top: int = 10, width: int = 100, c
 
 
 def summary_lines(report: SessionReport) -> list[Text]:
-    """The headline: totals, split, intensity, power model, comparison."""
+    """The headline: totals, split, intensity, power model, comparison (short lines)."""
     energy = report.energy
     lines = [
         Text.assemble(
             ("Session: ", "bold"),
-            (f"{format_energy(report.energy_kwh)} ({report.energy_kwh:.3g} kWh)", "bold"),
+            (f"{format_energy(report.energy_kwh)} = {report.energy_kwh:.3g} kWh", "bold"),
             " → ",
             (f"{format_mass(report.emissions_g)} CO2e", "bold green"),
-            f" in {format_seconds(report.wall_s)}, {len(report.tests)} tests, method ",
+        ),
+        Text.assemble(
+            f"  {len(report.tests)} tests in {format_seconds(report.wall_s)} · method ",
             (report.power.method, "cyan"),
         ),
         Text(
             f"  CPU {format_energy(energy.cpu_kwh)} · RAM {format_energy(energy.ram_kwh)} · "
-            f"GPU {format_energy(energy.gpu_kwh)} — tests "
-            f"{format_energy(report.attributed.total_kwh)} + unattributed "
+            f"GPU {format_energy(energy.gpu_kwh)}"
+        ),
+        Text(
+            f"  tests {format_energy(report.attributed.total_kwh)} + unattributed "
             f"{format_energy(report.unattributed.total_kwh)} (collection, session fixtures, "
             "plugin work)"
         ),
         Text(
-            f"  Grid: {report.intensity.g_per_kwh:.4g} gCO2e/kWh "
-            f"({report.intensity.country_name or 'unknown'}; source: {report.intensity.source})"
+            f"  Grid: {report.intensity.g_per_kwh:.4g} gCO2e/kWh, "
+            f"{report.intensity.country_name or 'unknown'} ({report.intensity.source})"
         ),
-        Text(f"  Power model: {describe_power(report)}"),
+        Text(f"  Power: {describe_power(report)}"),
         Text("  " + comparison(report.energy_kwh, report.emissions_g), style="dim"),
     ]
     lines.extend(Text(f"  note: {note}", style="dim") for note in report.power.notes)
@@ -68,12 +72,12 @@ def summary_lines(report: SessionReport) -> list[Text]:
 def describe_power(report: SessionReport) -> str:
     """One line on the power model: CPU, watts per vCPU, vCPUs counted, RAM, PUE."""
     power = report.power
-    tdp = f", TDP {power.cpu_tdp_w:g} W" if power.cpu_tdp_w else ""
-    gpu = f"; {power.gpu_count} GPU" if power.gpu_count else ""
+    tdp = f" (TDP {power.cpu_tdp_w:g} W)" if power.cpu_tdp_w else ""
+    gpu = f" · {power.gpu_count} GPU" if power.gpu_count else ""
     return (
-        f"{power.cpu_model}{tdp}; {power.cpu_watts_per_vcpu:.3g} W/vCPU × {power.vcpus:g} vCPUs "
-        f"({power.vcpus_source}) = {power.cpu_watts:.3g} W at full load, idle "
-        f"{power.cpu_idle_fraction:.0%}; RAM {power.ram_watts:.3g} W{gpu}; PUE {power.pue:g}"
+        f"{power.cpu_model}{tdp} · {power.cpu_watts_per_vcpu:.3g} W/vCPU × {power.vcpus:g} vCPUs "
+        f"({power.vcpus_source}) = {power.cpu_watts:.3g} W at full load, "
+        f"{power.cpu_idle_fraction:.0%} idle · RAM {power.ram_watts:.3g} W{gpu} · PUE {power.pue:g}"
     )
 
 
