@@ -85,9 +85,11 @@ class Sidecar:
             out = self._process.stdout.read() if self._process.stdout else ""
             result.errors.append(f"codecarbon stopped early ({exc})")
         parse_sidecar_output(out, result)
-        if result.hardware is None and not result.errors:
+        if not result.errors and (result.hardware is None or result.estimate is None):
+            stage = "before detecting the hardware" if result.hardware is None else "mid-session"
             result.errors.append(
-                f"codecarbon exited without an answer (exit status {self._process.returncode})"
+                f"codecarbon stopped {stage} (exit status {self._process.returncode}); "
+                "its machine-level estimate is missing"
             )
         return result
 
