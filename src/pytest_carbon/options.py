@@ -14,6 +14,7 @@ from typing import Any, Final
 import pytest
 
 from pytest_carbon.meter.intensity import UnknownCountryError, country_intensity
+from pytest_carbon.report.compare import DEFAULT_REGIONS, UnknownRegionError, resolve_region
 
 GROUP: Final = "carbon"
 
@@ -49,6 +50,30 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("carbon_cpu_watts", "CPU power at full load of the vCPUs this run may use.", "W"),
     Option("carbon_ram_watts", "RAM power in watts.", "W"),
     Option("carbon_pue", "power usage effectiveness of the data centre (default 1.0).", "PUE"),
+    Option(
+        "carbon_summary",
+        "append a markdown job summary to PATH (default: $GITHUB_STEP_SUMMARY when set; "
+        "'none' turns it off).",
+        "PATH",
+    ),
+    Option("carbon_pr_comment", "write a compact markdown pull-request comment to PATH.", "PATH"),
+    Option("carbon_csv", "write one CSV row per test and the session, codecarbon columns.", "PATH"),
+    Option("carbon_gitlab_metrics", "write GitLab merge-request metrics (OpenMetrics).", "PATH"),
+    Option("carbon_html", "write a self-contained HTML report to PATH.", "PATH"),
+    Option(
+        "carbon_compare_regions",
+        "grids to compare with: ISO3 codes, provider:region or 'greenest' (repeatable or "
+        "comma-separated; 'none' turns it off; default a common set).",
+        "REGION",
+        repeat=True,
+    ),
+    Option("carbon_baseline", "compare with an earlier --carbon-json report.", "OLD.json"),
+    Option(
+        "carbon_fail_on_regression",
+        "fail when the tests in both runs use more than PCT % more energy than the baseline.",
+        "PCT",
+    ),
+    Option("carbon_max_emissions", "fail the session when it emits more than G gCO2e.", "G"),
 )
 
 
@@ -180,6 +205,44 @@ def parse_matrix(name: str, value: Any) -> dict[str, str]:
     return matrix
 
 
+def parse_path_or_none(name: str, value: Any) -> str | None:
+    """A file path; ``none`` (any case) or an empty value turns the output off."""
+    text = str(value).strip()
+    return None if text.lower() in ("", "none") else text
+
+
+def parse_regions(name: str, value: Any) -> tuple[str, ...]:
+    """Grids to compare with (``FRA``, ``gcp:europe-west9``, ``greenest``); ``none`` for none."""
+    items = value if isinstance(value, list) else [value]
+    keys = [key.strip() for item in items for key in str(item).split(",") if key.strip()]
+    if [key.lower() for key in keys] == ["none"]:
+        return ()
+    regions: list[str] = []
+    for key in keys:
+        try:
+            regions.append(resolve_region(key).key)
+        except UnknownRegionError as exc:
+            raise pytest.UsageError(
+                f"{flag_of(name)}: {exc}. Fix: use an ISO 3166 alpha-3 code such as FRA, a "
+                "codecarbon cloud region such as gcp:europe-west9, 'greenest' or 'none'."
+            ) from None
+    return tuple(dict.fromkeys(regions))
+
+
+def check_regression_limit(limit: float | None, baseline: str | None) -> None:
+    """A regression limit needs a baseline to compare with."""
+    if limit is not None and baseline is None:
+        raise pytest.UsageError(
+            "--carbon-fail-on-regression: no baseline to compare with. Fix: add "
+            "--carbon-baseline OLD.json (a report written by --carbon-json)."
+        )
+
+
+def default_summary_path(environ: Mapping[str, str] | None = None) -> str | None:
+    """GitHub Actions' job summary file, when the job has one."""
+    return (os.environ if environ is None else environ).get("GITHUB_STEP_SUMMARY") or None
+
+
 @dataclass(frozen=True)
 class Settings:
     """The validated options of one session."""
@@ -194,6 +257,15 @@ class Settings:
     cpu_watts: float | None = None
     ram_watts: float | None = None
     pue: float = 1.0
+    summary_path: str | None = None
+    pr_comment_path: str | None = None
+    csv_path: str | None = None
+    gitlab_metrics_path: str | None = None
+    html_path: str | None = None
+    compare_regions: tuple[str, ...] = ()
+    baseline_path: str | None = None
+    fail_on_regression: float | None = None
+    max_emissions: float | None = None
 
 
 def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
@@ -203,7 +275,8 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = Non
         value = raw_value(config, name, environ)
         return default if value is None else parse(name, value)
 
-    return Settings(
+    summary_raw = raw_value(config, "carbon_summary", environ)
+    settings = Settings(
         enabled=get("carbon", parse_bool, False),
         top=get("carbon_top", parse_top, 10),
         json_path=get("carbon_json", lambda _n, v: str(v)),
@@ -216,4 +289,21 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = Non
         ),
         ram_watts=get("carbon_ram_watts", lambda n, v: parse_number(n, v, minimum=0.0)),
         pue=get("carbon_pue", lambda n, v: parse_number(n, v, minimum=1.0), 1.0),
+        summary_path=(
+            default_summary_path(environ)
+            if summary_raw is None
+            else parse_path_or_none("carbon_summary", summary_raw)
+        ),
+        pr_comment_path=get("carbon_pr_comment", parse_path_or_none),
+        csv_path=get("carbon_csv", parse_path_or_none),
+        gitlab_metrics_path=get("carbon_gitlab_metrics", parse_path_or_none),
+        html_path=get("carbon_html", parse_path_or_none),
+        compare_regions=get("carbon_compare_regions", parse_regions, DEFAULT_REGIONS),
+        baseline_path=get("carbon_baseline", parse_path_or_none),
+        fail_on_regression=get(
+            "carbon_fail_on_regression", lambda n, v: parse_number(n, v, minimum=0.0)
+        ),
+        max_emissions=get("carbon_max_emissions", lambda n, v: parse_number(n, v, minimum=0.0)),
     )
+    check_regression_limit(settings.fail_on_regression, settings.baseline_path)
+    return settings

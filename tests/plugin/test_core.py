@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import MIXED_SUITE, assert_conserved, read_report
+from plugin_helpers import MIXED_SUITE, assert_conserved, read_report
 
 
 def test_off_by_default_costs_nothing(pytester: pytest.Pytester) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import assert_conserved, read_report
+from plugin_helpers import assert_conserved, read_report
 
 FAKE_CODECARBON = """
 import os, threading

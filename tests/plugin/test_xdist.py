@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MIXED_SUITE, assert_conserved, read_report
+from plugin_helpers import MIXED_SUITE, assert_conserved, read_report
 
 pytest.importorskip("xdist")
 

@@ -242,9 +242,12 @@ def components_section(report: SessionReport) -> str:
         parts.append(("GPU", "gpu", energy.gpu_kwh))
     split = [
         ("tests", "bar", report.attributed.total_kwh),
-        ("unattributed (collection, session fixtures, plugin work)", "rest", 0.0),
+        (
+            "unattributed (collection, session fixtures, plugin work)",
+            "rest",
+            report.unattributed.total_kwh,
+        ),
     ]
-    split[1] = (split[1][0], split[1][1], report.unattributed.total_kwh)
     return (
         "<h2>Energy by component</h2>"
         + stacked_bar("Energy by component", parts)

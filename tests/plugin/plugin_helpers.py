@@ -1,10 +1,10 @@
+"""Suites and checks shared by the plugin tests."""
+
 from __future__ import annotations
 
 import pytest
 
 from pytest_carbon.report.model import SessionReport, load_report
-
-pytest_plugins = ["pytester"]
 
 MIXED_SUITE = """
 import time
