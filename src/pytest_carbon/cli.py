@@ -1,4 +1,4 @@
-"""The ``pytest-carbon`` command: ``report`` re-renders saved reports, ``matrix`` learns from CI history."""
+"""The ``pytest-carbon`` command: ``report`` re-renders reports; ``matrix`` learns from CI."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ class PhaseRecorder:
         if known is None:
             entry["phases"][phase] = measured
         else:
-            entry["phases"][phase] = [_add(a, b) for a, b in zip(known, measured)]
+            entry["phases"][phase] = [_add(a, b) for a, b in zip(known, measured, strict=True)]
 
 
 def _add(a: float | None, b: float | None) -> float | None:
@@ -298,9 +298,7 @@ class Controller(Strategy):
         """Count machine-level power once; CPU = controller + workers + sidecar."""
         measured = self.session_delta(own_cpu_only=True)
         sidecar = self.sidecar.finish()
-        measured[1] = (
-            float(measured[1] or 0.0) + sum(w.cpu_s for w in self.workers) + sidecar.cpu_s
-        )
+        measured[1] = float(measured[1] or 0.0) + sum(w.cpu_s for w in self.workers) + sidecar.cpu_s
         raw_tests = [test for payload in self.payloads for test in payload.get("tests", [])]
         methods = set(self.counters.methods)
         for payload in self.payloads:

@@ -8,7 +8,7 @@ import pytest
 
 
 class CarbonWarning(pytest.PytestWarning):
-    """A measurement degraded (a counter unreadable, codecarbon failing): figures fall back, tests go on."""
+    """A measurement degraded (counter unreadable, codecarbon failing): figures fall back."""
 
 
 class CarbonError(Exception):

@@ -31,10 +31,14 @@ class Option:
 
 
 OPTIONS: Final[tuple[Option, ...]] = (
-    Option("carbon", "measure energy and carbon emissions of the session and every test.", flag=True),
+    Option(
+        "carbon", "measure energy and carbon emissions of the session and every test.", flag=True
+    ),
     Option("carbon_top", "show the N tests with the highest emissions (default 10).", "N"),
     Option("carbon_json", "write the carbon report as JSON to PATH.", "PATH"),
-    Option("carbon_job", "name of this CI job in reports (default: from the CI environment).", "NAME"),
+    Option(
+        "carbon_job", "name of this CI job in reports (default: from the CI environment).", "NAME"
+    ),
     Option(
         "carbon_matrix",
         "matrix value of this CI job, e.g. python=3.12 (repeatable).",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Generator
 from typing import Any, Final
@@ -48,7 +49,9 @@ def make_session_plugin(config: pytest.Config, settings: Settings) -> CarbonSess
     if workerinput is not None:
         return MeasuringPlugin(config, Worker(settings, counters, workerinput["workerid"]))
     if config.pluginmanager.getplugin("dsession") is not None:
-        return CarbonSessionPlugin(config, Controller(settings, counters, Sidecar(settings.country)))
+        return CarbonSessionPlugin(
+            config, Controller(settings, counters, Sidecar(settings.country))
+        )
     return MeasuringPlugin(config, Central(settings, counters, Sidecar(settings.country)))
 
 
@@ -111,7 +114,9 @@ class CarbonSessionPlugin:
         for error in self.output_errors:
             terminalreporter.write_line(f"error: {error}", red=True)
         if self.strategy.settings.json_path and not self.output_errors:
-            terminalreporter.write_line(f"carbon report written to {self.strategy.settings.json_path}")
+            terminalreporter.write_line(
+                f"carbon report written to {self.strategy.settings.json_path}"
+            )
 
 
 class MeasuringPlugin(CarbonSessionPlugin):
@@ -162,7 +167,5 @@ def warn_once(config: pytest.Config, message: str) -> None:
     report = getattr(plugin, "report", None)
     if report is not None and message not in report.warnings:
         report.warnings.append(message)
-    try:
+    with contextlib.suppress(Warning):  # ``-W error`` must not fail the session
         warnings.warn(CarbonWarning(message), stacklevel=2)
-    except Warning:
-        pass

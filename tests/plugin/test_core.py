@@ -38,8 +38,13 @@ def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
 def test_measures_every_test_and_keeps_outcomes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mixed=MIXED_SUITE)
     result = pytester.runpytest(
-        "--carbon", "--carbon-json=carbon.json", "--carbon-country=FRA",
-        "--carbon-job=py312-pg", "--carbon-matrix", "python=3.12", "--carbon-matrix=db=pg",
+        "--carbon",
+        "--carbon-json=carbon.json",
+        "--carbon-country=FRA",
+        "--carbon-job=py312-pg",
+        "--carbon-matrix",
+        "python=3.12",
+        "--carbon-matrix=db=pg",
     )
     result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -85,7 +90,9 @@ def test_measures_every_test_and_keeps_outcomes(pytester: pytest.Pytester) -> No
         assert test.emissions_g == pytest.approx(test.energy_kwh * report.intensity.g_per_kwh)
 
 
-def test_ini_and_environment_switch_it_on(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ini_and_environment_switch_it_on(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_a="def test_a(): pass")
     pytester.makeini("[pytest]\ncarbon = true\ncarbon_json = from-ini.json\ncarbon_pue = 1.5\n")
     result = pytester.runpytest()
@@ -113,17 +120,28 @@ def test_environment_alone(pytester: pytest.Pytester, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--carbon-country=FR"], "*--carbon-country: unknown country code 'FR' (that looks like an alpha-2 code)*alpha-3*"),
-        (["--carbon-country=XYZ"], "*--carbon-country: unknown country code 'XYZ'*FRA, USA or DEU*"),
+        (
+            ["--carbon-country=FR"],
+            "*--carbon-country: unknown country code 'FR' (that looks like an alpha-2 code)*",
+        ),
+        (
+            ["--carbon-country=XYZ"],
+            "*--carbon-country: unknown country code 'XYZ'*FRA, USA or DEU*",
+        ),
         (["--carbon-pue=0.5"], "*--carbon-pue: must be at least 1, got '0.5'*"),
         (["--carbon-intensity=lots"], "*--carbon-intensity: expected a number, got 'lots'*"),
         (["--carbon-cpu-watts=0"], "*--carbon-cpu-watts: must be greater than 0*"),
         (["--carbon-top=-3"], "*--carbon-top: expected a whole number of tests*"),
         (["--carbon-matrix=python"], "*--carbon-matrix: expected KEY=VALUE, got 'python'*"),
-        (["--carbon-json=missing/dir/r.json"], "*--carbon-json: missing/dir/r.json: folder missing/dir does not exist. Fix:*"),
+        (
+            ["--carbon-json=missing/dir/r.json"],
+            "*--carbon-json: missing/dir/r.json: folder missing/dir does not exist. Fix:*",
+        ),
     ],
 )
-def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+def test_bad_options_are_usage_errors(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
     pytester.makepyfile(test_a="def test_a(): pass")
     result = pytester.runpytest("--carbon", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -185,7 +203,9 @@ def test_failing_write_leaves_no_partial_file(pytester: pytest.Pytester) -> None
     result = pytester.runpytest("--carbon", "--carbon-json=carbon.json")
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["error: carbon.json: cannot write report (No space left on device)*"])
+    result.stdout.fnmatch_lines(
+        ["error: carbon.json: cannot write report (No space left on device)*"]
+    )
     assert (pytester.path / "carbon.json").read_text() == "previous report"
     assert [p.name for p in pytester.path.iterdir() if p.name.startswith(".carbon.json")] == []
 

@@ -1,4 +1,4 @@
-"""Measurement breaking never changes outcomes: codecarbon failing at start, mid-session, at stop."""
+"""Measurement breaking never changes outcomes: codecarbon failing at start, midway, at stop."""
 
 from __future__ import annotations
 
@@ -69,5 +69,8 @@ def test_codecarbon_failure_falls_back_and_keeps_outcomes(
     assert report.energy_kwh > 0
     assert_conserved(report)
     if stage == "start":
-        assert "codecarbon was unavailable: fallback figures used (see warnings)." in report.power.notes
+        assert (
+            "codecarbon was unavailable: fallback figures used (see warnings)."
+            in report.power.notes
+        )
         assert report.power.sources["ram_watts"].endswith("(codecarbon unavailable)")

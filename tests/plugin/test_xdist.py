@@ -1,4 +1,4 @@
-"""``pytest --carbon -n 2``: workers measure, the controller aggregates and counts the machine once."""
+"""``pytest --carbon -n 2``: workers measure; the controller aggregates, counts the machine once."""
 
 from __future__ import annotations
 

@@ -62,7 +62,9 @@ def test_measured_counters_replace_the_model(power: PowerModel) -> None:
 
 def test_pue_scales_every_component(power: PowerModel) -> None:
     power.pue = 1.5
-    plain = energy_of([1.0, 1.0, None, 2.0], Rates.from_model(PowerModel(**{**vars(power), "pue": 1.0})))
+    plain = energy_of(
+        [1.0, 1.0, None, 2.0], Rates.from_model(PowerModel(**{**vars(power), "pue": 1.0}))
+    )
     scaled = energy_of([1.0, 1.0, None, 2.0], Rates.from_model(power))
     assert scaled.total_kwh == pytest.approx(1.5 * plain.total_kwh)
 
@@ -70,9 +72,14 @@ def test_pue_scales_every_component(power: PowerModel) -> None:
 def test_tests_plus_unattributed_equal_session(power: PowerModel) -> None:
     rates = Rates.from_model(power)
     raw = [
-        {"nodeid": f"t.py::test_{i}", "phases": {"setup": [0.01, 0.005, None, None],
-                                                  "call": [0.2 * i, 0.1 * i, None, None],
-                                                  "teardown": [0.001, 0.001, None, None]}}
+        {
+            "nodeid": f"t.py::test_{i}",
+            "phases": {
+                "setup": [0.01, 0.005, None, None],
+                "call": [0.2 * i, 0.1 * i, None, None],
+                "teardown": [0.001, 0.001, None, None],
+            },
+        }
         for i in range(1, 6)
     ]
     tests = [build_test(r, "passed", rates, 100.0, 1.0) for r in raw]
@@ -86,7 +93,9 @@ def test_tests_plus_unattributed_equal_session(power: PowerModel) -> None:
 
 def test_overshoot_is_clamped_and_reported(power: PowerModel) -> None:
     rates = Rates.from_model(power)
-    test = build_test({"nodeid": "a", "phases": {"call": [5.0, 5.0, None, None]}}, "passed", rates, 1.0, 1.0)
+    test = build_test(
+        {"nodeid": "a", "phases": {"call": [5.0, 5.0, None, None]}}, "passed", rates, 1.0, 1.0
+    )
     rest, overshoot = unattributed(energy_of([1.0, 1.0, None, None], rates), [test])
     assert rest.total_kwh == 0.0
     assert overshoot > 0
@@ -95,9 +104,15 @@ def test_overshoot_is_clamped_and_reported(power: PowerModel) -> None:
 def test_build_test_prices_emissions_and_keeps_phases(power: PowerModel) -> None:
     rates = Rates.from_model(power)
     record = build_test(
-        {"nodeid": "pkg/test_x.py::test_a", "worker": "gw1",
-         "phases": {"setup": [0.1, 0.0, None, None], "call": [1.0, 1.0, None, None]}},
-        "failed", rates, 400.0, 1.0,
+        {
+            "nodeid": "pkg/test_x.py::test_a",
+            "worker": "gw1",
+            "phases": {"setup": [0.1, 0.0, None, None], "call": [1.0, 1.0, None, None]},
+        },
+        "failed",
+        rates,
+        400.0,
+        1.0,
     )
     assert record.path == "pkg/test_x.py"
     assert record.worker == "gw1"
@@ -109,13 +124,28 @@ def test_build_test_prices_emissions_and_keeps_phases(power: PowerModel) -> None
 @pytest.mark.parametrize(
     ("reports", "expected"),
     [
-        ([("setup", "passed", False), ("call", "passed", False), ("teardown", "passed", False)], "passed"),
-        ([("setup", "passed", False), ("call", "failed", False), ("teardown", "passed", False)], "failed"),
+        (
+            [("setup", "passed", False), ("call", "passed", False), ("teardown", "passed", False)],
+            "passed",
+        ),
+        (
+            [("setup", "passed", False), ("call", "failed", False), ("teardown", "passed", False)],
+            "failed",
+        ),
         ([("setup", "failed", False), ("teardown", "passed", False)], "error"),
-        ([("setup", "passed", False), ("call", "passed", False), ("teardown", "failed", False)], "error"),
+        (
+            [("setup", "passed", False), ("call", "passed", False), ("teardown", "failed", False)],
+            "error",
+        ),
         ([("setup", "skipped", False), ("teardown", "passed", False)], "skipped"),
-        ([("setup", "passed", False), ("call", "skipped", True), ("teardown", "passed", False)], "xfailed"),
-        ([("setup", "passed", False), ("call", "passed", True), ("teardown", "passed", False)], "xpassed"),
+        (
+            [("setup", "passed", False), ("call", "skipped", True), ("teardown", "passed", False)],
+            "xfailed",
+        ),
+        (
+            [("setup", "passed", False), ("call", "passed", True), ("teardown", "passed", False)],
+            "xpassed",
+        ),
         ([("setup", "skipped", True)], "xfailed"),
     ],
 )

@@ -27,7 +27,11 @@ def make_report(power: PowerModel) -> SessionReport:
             path=f"tests/test_{m}.py",
             outcome="passed" if i else "failed",
             method="cpu-time-model",
-            phases={"call": PhaseRecord(0.1 * (i + 1), 0.05, Energy(1e-7 * (i + 1), 2e-8, 0.0), 0.01 * (i + 1))},
+            phases={
+                "call": PhaseRecord(
+                    0.1 * (i + 1), 0.05, Energy(1e-7 * (i + 1), 2e-8, 0.0), 0.01 * (i + 1)
+                )
+            },
         )
         for m in ("a", "b")
         for i in range(3)
@@ -65,10 +69,15 @@ def test_json_round_trip(power: PowerModel, tmp_path: Path) -> None:
 
 def test_views(power: PowerModel) -> None:
     report = make_report(power)
-    assert [t.nodeid for t in report.top_tests(2)] == ["tests/test_a.py::test_2", "tests/test_b.py::test_2"]
+    assert [t.nodeid for t in report.top_tests(2)] == [
+        "tests/test_a.py::test_2",
+        "tests/test_b.py::test_2",
+    ]
     modules = report.by_module()
     assert [m.tests for m in modules] == [3, 3]
-    assert sum(m.emissions_g for m in modules) == pytest.approx(sum(t.emissions_g for t in report.tests))
+    assert sum(m.emissions_g for m in modules) == pytest.approx(
+        sum(t.emissions_g for t in report.tests)
+    )
     assert report.attributed.total_kwh == pytest.approx(sum(t.energy_kwh for t in report.tests))
 
 

@@ -11,13 +11,22 @@ from pytest_carbon.meter.power import (
     parse_sidecar_output,
 )
 
-HARDWARE = {"cpu_model": "Xeon Platinum 8370C", "cpu_tdp_w": 270.0, "ram_watts": 10.0, "gpu_count": 0}
+HARDWARE = {
+    "cpu_model": "Xeon Platinum 8370C",
+    "cpu_tdp_w": 270.0,
+    "ram_watts": 10.0,
+    "gpu_count": 0,
+}
 
 
 def test_vm_does_not_charge_the_whole_socket() -> None:
     model = build_power_model(
-        HARDWARE, vcpus=4, vcpus_source="CPU affinity", overrides=Overrides(),
-        visible_cpus=4, in_vm=True,
+        HARDWARE,
+        vcpus=4,
+        vcpus_source="CPU affinity",
+        overrides=Overrides(),
+        visible_cpus=4,
+        in_vm=True,
     )
     assert model.cpu_watts_per_vcpu == DEFAULT_WATTS_PER_VCPU
     assert model.cpu_watts == 4 * DEFAULT_WATTS_PER_VCPU
@@ -26,8 +35,12 @@ def test_vm_does_not_charge_the_whole_socket() -> None:
 
 def test_bare_metal_divides_tdp_by_visible_cpus() -> None:
     model = build_power_model(
-        {**HARDWARE, "cpu_tdp_w": 65.0}, vcpus=4, vcpus_source="cgroup CPU quota",
-        overrides=Overrides(), visible_cpus=16, in_vm=False,
+        {**HARDWARE, "cpu_tdp_w": 65.0},
+        vcpus=4,
+        vcpus_source="cgroup CPU quota",
+        overrides=Overrides(),
+        visible_cpus=16,
+        in_vm=False,
     )
     assert model.cpu_watts_per_vcpu == pytest.approx(65 / 16)
     assert model.cpu_watts == pytest.approx(4 * 65 / 16)
@@ -36,7 +49,10 @@ def test_bare_metal_divides_tdp_by_visible_cpus() -> None:
 
 def test_overrides_win_and_are_labelled() -> None:
     model = build_power_model(
-        HARDWARE, vcpus=2, vcpus_source="x", overrides=Overrides(cpu_watts=30, ram_watts=5, pue=1.4),
+        HARDWARE,
+        vcpus=2,
+        vcpus_source="x",
+        overrides=Overrides(cpu_watts=30, ram_watts=5, pue=1.4),
         visible_cpus=2,
     )
     assert model.cpu_watts == 30
@@ -48,7 +64,9 @@ def test_overrides_win_and_are_labelled() -> None:
 
 
 def test_without_codecarbon_falls_back_to_labelled_defaults() -> None:
-    model = build_power_model(None, vcpus=2, vcpus_source="x", overrides=Overrides(), visible_cpus=2)
+    model = build_power_model(
+        None, vcpus=2, vcpus_source="x", overrides=Overrides(), visible_cpus=2
+    )
     assert model.cpu_watts_per_vcpu == DEFAULT_WATTS_PER_VCPU
     assert model.ram_watts > 0
     assert "codecarbon unavailable" in model.sources["ram_watts"]
@@ -57,14 +75,22 @@ def test_without_codecarbon_falls_back_to_labelled_defaults() -> None:
 
 def test_method_reflects_hardware_counters() -> None:
     model = build_power_model(
-        {**HARDWARE, "gpu_count": 1}, vcpus=2, vcpus_source="x", overrides=Overrides(),
-        energy_methods=("rapl",), visible_cpus=2,
+        {**HARDWARE, "gpu_count": 1},
+        vcpus=2,
+        vcpus_source="x",
+        overrides=Overrides(),
+        energy_methods=("rapl",),
+        visible_cpus=2,
     )
     assert model.method == "rapl"
     assert any("GPU energy not counted" in note for note in model.notes)
     with_gpu = build_power_model(
-        HARDWARE, vcpus=2, vcpus_source="x", overrides=Overrides(),
-        energy_methods=("nvml",), visible_cpus=2,
+        HARDWARE,
+        vcpus=2,
+        vcpus_source="x",
+        overrides=Overrides(),
+        energy_methods=("nvml",),
+        visible_cpus=2,
     )
     assert with_gpu.method == "cpu-time-model+nvml"
 
@@ -84,7 +110,9 @@ def test_parse_sidecar_output_reads_events_and_ignores_noise() -> None:
 
 def test_parse_sidecar_errors_name_the_stage() -> None:
     result = SidecarResult()
-    parse_sidecar_output('{"event": "error", "stage": "stop", "message": "boom", "cpu_s": 0.2}', result)
+    parse_sidecar_output(
+        '{"event": "error", "stage": "stop", "message": "boom", "cpu_s": 0.2}', result
+    )
     assert result.errors == ["codecarbon failed at stop: boom"]
     assert result.cpu_s == 0.2
 

@@ -175,7 +175,10 @@ class MozillaBaseline:
             model = cls(**data["params"])
             model.projects_ = {
                 name: PairCounts(
-                    {a: {b: [int(x) for x in v] for b, v in row.items()} for a, row in raw["pairs"].items()},
+                    {
+                        a: {b: [int(x) for x in v] for b, v in row.items()}
+                        for a, row in raw["pairs"].items()
+                    },
                     {k: [float(x) for x in v] for k, v in raw["durations"].items()},
                 )
                 for name, raw in data["state"].items()

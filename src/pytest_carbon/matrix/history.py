@@ -451,7 +451,9 @@ class _RowParser:
             )
         return self.build(row, run_id, job, outcome, started)
 
-    def build(self, row: Sequence[str], run_id: str, job: str, outcome: str, started: str) -> JobResult:
+    def build(
+        self, row: Sequence[str], run_id: str, job: str, outcome: str, started: str
+    ) -> JobResult:
         """The record of one well-formed row."""
         share = self.share
         failed_tests: tuple[str, ...] = ()

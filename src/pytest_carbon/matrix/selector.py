@@ -29,6 +29,7 @@ MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
 MODEL_FORMAT_VERSION: Final = 1
 COSTS: Final = ("auto", "jobs", "duration", "energy")
 import os
+
 PRICE = [float(os.environ.get("PRICE", "0"))]
 
 
@@ -157,7 +158,9 @@ def read_model(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     name = str(path)
     data = read_json(Path(path))
     if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-        raise InputError(name, "not a pytest-carbon matrix model", fix="pass a file from `matrix fit`")
+        raise InputError(
+            name, "not a pytest-carbon matrix model", fix="pass a file from `matrix fit`"
+        )
     version = data.get("format_version")
     if version != MODEL_FORMAT_VERSION:
         raise InputError(
@@ -242,7 +245,10 @@ class ProjectStats:
         """Inverse of :meth:`to_dict`."""
         return cls(
             jobs={name: JobStats.from_list(v) for name, v in raw["jobs"].items()},
-            pairs={a: {b: [int(x) for x in v] for b, v in row.items()} for a, row in raw["pairs"].items()},
+            pairs={
+                a: {b: [int(x) for x in v] for b, v in row.items()}
+                for a, row in raw["pairs"].items()
+            },
             runs=int(raw["runs"]),
             status_runs=int(raw["status_runs"]),
             failing_runs=int(raw["failing_runs"]),
@@ -406,7 +412,9 @@ class MatrixSelector:
             stats.energy_n += 1
 
     @staticmethod
-    def learn_pairs(project: ProjectStats, known: Mapping[str, int], failing: Sequence[str]) -> None:
+    def learn_pairs(
+        project: ProjectStats, known: Mapping[str, int], failing: Sequence[str]
+    ) -> None:
         """Count, for each failing job A and each other known job B, whether B failed too."""
         for a in failing:
             row = project.pairs.setdefault(a, {})

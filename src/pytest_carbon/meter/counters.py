@@ -1,12 +1,15 @@
-"""Cheap cumulative counters read at phase boundaries: wall clock, process CPU, RAPL and NVML energy.
+"""Cheap cumulative counters read at phase boundaries: wall clock, process CPU, RAPL, NVML.
 
-A reading is a plain tuple so that the hot path allocates little and crosses to an xdist controller
-as JSON. Energy readers are optional; one that fails is dropped after a single :class:`CarbonWarning`.
+A reading is a plain tuple so that the hot path allocates little and crosses to an xdist
+controller as JSON. Energy readers are optional; one that fails is dropped after a single
+:class:`CarbonWarning`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -15,24 +18,25 @@ from typing import Any, Final, final
 
 from pytest_carbon.errors import CarbonWarning
 
-try:
-    import resource
-except ImportError:  # pragma: no cover - Windows has no resource module
-    resource = None  # type: ignore[assignment]
-
 RAPL_ROOT: Final = Path("/sys/class/powercap")
 
 #: (wall ns, cpu ns, rapl µJ or None, gpu mJ or None)
 Reading = tuple[int, int, "int | None", "int | None"]
 
 
-def cpu_time_ns() -> int:
-    """CPU time of this process and of its children that have ended, in nanoseconds."""
-    own = time.process_time_ns()
-    if resource is None:  # pragma: no cover - Windows
-        return own
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own + int((children.ru_utime + children.ru_stime) * 1e9)
+if sys.platform == "win32":  # pragma: no cover - no resource module on Windows
+
+    def cpu_time_ns() -> int:
+        """CPU time of this process, in nanoseconds (children are not visible on Windows)."""
+        return time.process_time_ns()
+
+else:
+    import resource
+
+    def cpu_time_ns() -> int:
+        """CPU time of this process and of its children that have ended, in nanoseconds."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time_ns() + int((children.ru_utime + children.ru_stime) * 1e9)
 
 
 @final
@@ -130,7 +134,7 @@ def _decode(name: Any) -> str:
 
 
 def open_nvml(importer: Callable[[], Any] | None = None) -> tuple[NvmlReader | None, str | None]:
-    """An NVML reader, or None and the reason (None when there is no NVIDIA GPU or no nvidia-ml-py)."""
+    """An NVML reader, or None and why (no reason when there is simply no GPU or no pynvml)."""
     try:
         nvml = importer() if importer else _import_pynvml()
     except ImportError:
@@ -154,7 +158,7 @@ def _import_pynvml() -> Any:
 
 @final
 class Counters:
-    """Reads every available counter at once; energy readers that fail are dropped with a warning."""
+    """Reads every available counter at once; a failing energy reader is dropped, with a warning."""
 
     def __init__(self, rapl: RaplReader | None = None, nvml: NvmlReader | None = None) -> None:
         self.rapl = rapl
@@ -163,7 +167,7 @@ class Counters:
 
     @classmethod
     def detect(cls, *, use_rapl: bool = True, use_nvml: bool = True) -> Counters:
-        """Counters with whatever energy readers this machine offers; reasons for missing ones kept."""
+        """Counters with the energy readers this machine offers; reasons for missing ones kept."""
         rapl, rapl_note = open_rapl() if use_rapl else (None, None)
         nvml, nvml_note = open_nvml() if use_nvml else (None, None)
         counters = cls(rapl, nvml)
@@ -175,19 +179,16 @@ class Counters:
     @property
     def methods(self) -> tuple[str, ...]:
         """The energy methods these counters support besides the CPU-time model."""
-        return tuple(
-            name for name, reader in (("rapl", self.rapl), ("nvml", self.nvml)) if reader
-        )
+        return tuple(name for name, reader in (("rapl", self.rapl), ("nvml", self.nvml)) if reader)
 
     def degrade(self, message: str) -> None:
         """Record and warn (once per message) that a measurement fell back."""
         if message in self.warnings:
             return
         self.warnings.append(message)
-        try:
+        # ``-W error`` must not turn a degraded measurement into a failure
+        with contextlib.suppress(Warning):
             warnings.warn(CarbonWarning(message), stacklevel=2)
-        except Warning:  # ``-W error`` must not turn a degraded measurement into a failure
-            pass
 
     def read(self) -> Reading:
         """One reading of every counter."""

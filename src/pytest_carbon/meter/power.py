@@ -192,7 +192,9 @@ def build_power_model(
     gpus = max(int(hardware.get("gpu_count") or 0), gpu_count)
     if gpus and METHOD_NVML not in energy_methods:
         notes.append(f"{gpus} GPU(s) present but no NVML energy counter: GPU energy not counted.")
-    sources["pue"] = "user override" if overrides.pue != 1.0 else "default (no data-centre overhead)"
+    sources["pue"] = (
+        "user override" if overrides.pue != 1.0 else "default (no data-centre overhead)"
+    )
     method = METHOD_RAPL if METHOD_RAPL in energy_methods else METHOD_MODEL
     if METHOD_NVML in energy_methods:
         method += "+" + METHOD_NVML

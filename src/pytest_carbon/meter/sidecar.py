@@ -8,6 +8,7 @@ codecarbon out of the test process means its threads, logging and warnings never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -51,10 +52,8 @@ def main(argv: list[str]) -> int:
     """Run the protocol; always exit 0 so the caller reads the error line instead."""
     os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
     warnings.simplefilter("ignore")
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # no nice() on some platforms
         os.nice(10)  # yield the CPU to the tests being measured
-    except (AttributeError, OSError):  # pragma: no cover - no nice on this platform
-        pass
     country = argv[0] if argv and argv[0] != "-" else "USA"
     try:
         import codecarbon
@@ -68,7 +67,11 @@ def main(argv: list[str]) -> int:
             tracking_mode="machine",
         )
         tracker.start()
-        emit("ready", codecarbon_version=codecarbon.__version__, **describe_hardware(tracker))
+        emit(
+            "ready",
+            codecarbon_version=str(getattr(codecarbon, "__version__", "?")),
+            **describe_hardware(tracker),
+        )
     except Exception as exc:
         emit("error", stage="start", message=f"{type(exc).__name__}: {exc}")
         return 0

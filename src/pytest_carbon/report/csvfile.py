@@ -121,9 +121,7 @@ test_row.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 def render_csv(report: SessionReport) -> str:
     """The whole report as codecarbon-style CSV text (tests in report order, session last)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=CODECARBON_COLUMNS, restval="", lineterminator="\n"
-    )
+    writer = csv.DictWriter(buffer, fieldnames=CODECARBON_COLUMNS, restval="", lineterminator="\n")
     writer.writeheader()
     for test in report.tests:
         writer.writerow(test_row(report, test))

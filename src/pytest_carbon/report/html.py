@@ -119,7 +119,7 @@ def bar_chart(title: str, rows: Sequence[tuple[str, float, str]]) -> str:
         y = 4 + index * ROW_HEIGHT
         width = max(value / largest * span, 0.5 if value > 0 else 0.0)
         parts.append(
-            f'<g><title>{esc(label)}: {esc(text)}</title>'
+            f"<g><title>{esc(label)}: {esc(text)}</title>"
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">{esc(clip(label))}</text>'
             f'<rect class="bar" x="{LABEL_WIDTH}" y="{y + 3}" width="{width:.1f}" height="16" '
             f'rx="2"/><text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">{esc(text)}</text></g>'
@@ -314,8 +314,13 @@ def method_section(report: SessionReport) -> str:
     items += [(f"Source of {k}", v) for k, v in sorted(report.power.sources.items())]
     items += [("Note", note) for note in report.power.notes]
     items += [("Warning", warning) for warning in report.warnings]
-    items.append(("Versions", f"pytest-carbon {report.tool_version}, codecarbon "
-                  f"{report.codecarbon_version or 'unavailable'}"))
+    items.append(
+        (
+            "Versions",
+            f"pytest-carbon {report.tool_version}, codecarbon "
+            f"{report.codecarbon_version or 'unavailable'}",
+        )
+    )
     body = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
     return f"<h2>How this was measured</h2><dl>{body}</dl>"
 
@@ -367,8 +372,13 @@ def render_html(
     body.append(method_section(report))
     legend_css = "".join(
         f".{name}-key {{ background: var(--{var}); }}\n"
-        for name, var in (("cpu", "cpu"), ("ram", "ram"), ("gpu", "gpu"), ("bar", "bar"),
-                          ("rest", "rest"))
+        for name, var in (
+            ("cpu", "cpu"),
+            ("ram", "ram"),
+            ("gpu", "gpu"),
+            ("bar", "bar"),
+            ("rest", "rest"),
+        )
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

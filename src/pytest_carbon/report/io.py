@@ -1,7 +1,8 @@
-"""Writing report files atomically: a reader sees the old file or the whole new one, never a part."""
+"""Writing report files atomically: readers see the old file or the whole new one, never a part."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -33,10 +34,8 @@ def write_atomic(path: str | Path, text: str) -> None:
         ) from None
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass
 
 
 def check_writable(path: str | Path) -> str | None:
@@ -44,7 +43,9 @@ def check_writable(path: str | Path) -> str | None:
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        return f"{target}: folder {directory} does not exist. Fix: create it or choose another path."
+        return (
+            f"{target}: folder {directory} does not exist. Fix: create it or choose another path."
+        )
     if target.is_dir():
         return f"{target}: is a folder. Fix: name a file, e.g. {target / 'carbon.json'}."
     if not os.access(directory, os.W_OK):

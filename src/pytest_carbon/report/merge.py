@@ -122,8 +122,14 @@ def render_merged_terminal(merged: MergedReport, *, top: int = 10, width: int = 
     jobs = Table(title="Per job", box=box.SIMPLE, title_justify="left", expand=True)
     add_columns(
         jobs,
-        [("job", "left"), ("tests", "right"), ("wall", "right"), ("energy", "right"),
-         ("CO2e", "right"), ("g/kWh", "right")],
+        [
+            ("job", "left"),
+            ("tests", "right"),
+            ("wall", "right"),
+            ("energy", "right"),
+            ("CO2e", "right"),
+            ("g/kWh", "right"),
+        ],
     )
     for name, report in merged.jobs:
         jobs.add_row(
@@ -143,8 +149,9 @@ def render_merged_terminal(merged: MergedReport, *, top: int = 10, width: int = 
             title_justify="left",
             expand=True,
         )
-        add_columns(table, [("test", "left"), ("job", "left"), ("energy", "right"),
-                            ("CO2e", "right")])
+        add_columns(
+            table, [("test", "left"), ("job", "left"), ("energy", "right"), ("CO2e", "right")]
+        )
         for job, test in runs:
             table.add_row(
                 test.nodeid, job, format_energy(test.energy_kwh), format_mass(test.emissions_g)

@@ -268,7 +268,7 @@ class SessionReport:
         data = dataclasses.asdict(self)
         data["energy_kwh"] = self.energy_kwh
         data["outcomes"] = self.outcome_counts()
-        for raw, test in zip(data["tests"], self.tests):
+        for raw, test in zip(data["tests"], self.tests, strict=True):
             raw["energy_kwh"] = test.energy_kwh
             raw["emissions_g"] = test.emissions_g
             raw["wall_s"] = test.wall_s
@@ -317,7 +317,10 @@ def load_report(path: str | Path) -> SessionReport:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
-            name, f"malformed JSON: {exc.msg}", line=exc.lineno, fix="pass a report from --carbon-json"
+            name,
+            f"malformed JSON: {exc.msg}",
+            line=exc.lineno,
+            fix="pass a report from --carbon-json",
         ) from None
     return report_from_dict(data, name)
 
@@ -387,4 +390,6 @@ def _build_dataclass(kind: type[Any], value: Any, source: str, where: str) -> An
 
 
 def _type_error(source: str, where: str, expected: str, value: Any) -> InputError:
-    return InputError(source, f"{where or 'report'}: expected {expected}, got {type(value).__name__}")
+    return InputError(
+        source, f"{where or 'report'}: expected {expected}, got {type(value).__name__}"
+    )

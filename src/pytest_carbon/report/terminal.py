@@ -13,7 +13,9 @@ from pytest_carbon.report.model import SessionReport
 from pytest_carbon.report.units import comparison, format_energy, format_mass, format_seconds
 
 
-def render_terminal(report: SessionReport, *, top: int = 10, width: int = 100, color: bool = False) -> str:
+def render_terminal(
+    report: SessionReport, *, top: int = 10, width: int = 100, color: bool = False
+) -> str:
     """The report as terminal text (ANSI colours when ``color``)."""
     buffer = io.StringIO()
     console = Console(
