@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, Final
 
 import pytest
@@ -14,7 +14,9 @@ from pytest_carbon.errors import CarbonError, CarbonWarning
 from pytest_carbon.meter.counters import Counters
 from pytest_carbon.meter.power import Sidecar
 from pytest_carbon.options import Settings, add_options, parse_bool, raw_value, read_settings
+from pytest_carbon.report import budget, outputs
 from pytest_carbon.report.io import check_writable, write_atomic
+from pytest_carbon.report.junit import resolve_xml_path, rewrite_junit
 from pytest_carbon.report.model import SessionReport
 
 PLUGIN_NAME: Final = "carbon-session"
@@ -28,6 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)  # trylast: xdist registers its dsession in its own configure first
 def pytest_configure(config: pytest.Config) -> None:
     """Validate options and register the session plugin when ``--carbon`` is on."""
+    config.addinivalue_line("markers", budget.MARKER_HELP)
     enabled = raw_value(config, "carbon")
     if enabled is None or not parse_bool("carbon", enabled):
         return
@@ -47,7 +50,10 @@ def make_session_plugin(config: pytest.Config, settings: Settings) -> CarbonSess
     counters = Counters.detect()
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
-        return MeasuringPlugin(config, Worker(settings, counters, workerinput["workerid"]))
+        share = 1.0 / max(int(workerinput.get("workercount", 1)), 1)
+        return MeasuringPlugin(
+            config, Worker(settings, counters, workerinput["workerid"]), budget_share=share
+        )
     if config.pluginmanager.getplugin("dsession") is not None:
         return CarbonSessionPlugin(
             config, Controller(settings, counters, Sidecar(settings.country))
@@ -63,12 +69,21 @@ class CarbonSessionPlugin:
         self.strategy = strategy
         self.report: SessionReport | None = None
         self.output_errors: list[str] = []
+        self.budgets: dict[str, dict[str, Any]] = {}
+        self.verdict: outputs.Verdict | None = None
+        xmlpath = config.getoption("xmlpath", None)
+        self.junit_path = resolve_xml_path(xmlpath) if xmlpath else None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep every phase's outcome (the controller receives the workers' reports here)."""
         if not isinstance(self.strategy, Worker):
             self.strategy.outcomes.add(report)
+            limits = getattr(report, budget.REPORT_ATTRIBUTE, None)
+            if isinstance(limits, dict):
+                self.budgets[report.nodeid] = limits
 
+    # trylast: the junitxml plugin writes its file in its own sessionfinish; ours rewrites it.
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Hand the worker's data over, or build and write the session report."""
         strategy = self.strategy
@@ -81,20 +96,43 @@ class CarbonSessionPlugin:
             warn_once(self.config, f"carbon measurement failed at session end: {exc!r}")
             return
         self.write_outputs(self.report)
+        if self.report.exit_status is not None and self.report.exit_status != exitstatus:
+            session.exitstatus = self.report.exit_status  # a carbon limit the user set failed
 
     def write_outputs(self, report: SessionReport) -> None:
         """Write every requested report file; failures are reported, never raised."""
         settings = self.strategy.settings
+        self.verdict = verdict = outputs.judge(report, settings, self.budgets)
+        for error in verdict.errors:
+            self.record_error(error)
         if settings.json_path:
             self.try_write(settings.json_path, report.to_json)
+        for path, render in outputs.planned_files(report, settings, verdict):
+            self.try_write(path, render)
+        summary = settings.summary_path
+        if summary:
+            text = outputs.summary_text(report, settings, verdict)
+            self.try_output(lambda: outputs.append_text(summary, text))
+        junit = self.junit_path
+        if junit:
+            prefix = self.config.getoption("junitprefix", None)
+            self.try_output(lambda: rewrite_junit(junit, report, prefix))
 
     def try_write(self, path: str, render: Any) -> None:
         """Render and write one output atomically, recording a one-line error on failure."""
+        self.try_output(lambda: write_atomic(path, render()))
+
+    def try_output(self, action: Callable[[], None]) -> None:
+        """Run one output action, recording a one-line error on failure."""
         try:
-            write_atomic(path, render())
+            action()
         except CarbonError as exc:
-            self.output_errors.append(str(exc))
-            warn_once(self.config, str(exc))
+            self.record_error(str(exc))
+
+    def record_error(self, message: str) -> None:
+        """Keep a one-line error for the terminal and warn once."""
+        self.output_errors.append(message)
+        warn_once(self.config, message)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print the carbon section."""
@@ -111,6 +149,10 @@ class CarbonSessionPlugin:
             color=terminalreporter.hasmarkup,
         )
         terminalreporter.write(text)
+        for line in outputs.verdict_lines(self.report, self.verdict):
+            terminalreporter.write_line(line)
+        for failure in self.verdict.failures if self.verdict else ():
+            terminalreporter.write_line(failure, red=True, bold=True)
         for error in self.output_errors:
             terminalreporter.write_line(f"error: {error}", red=True)
         if self.strategy.settings.json_path and not self.output_errors:
@@ -123,6 +165,13 @@ class MeasuringPlugin(CarbonSessionPlugin):
     """Adds the per-phase counter reads (central process and xdist workers)."""
 
     strategy: Central | Worker
+
+    def __init__(
+        self, config: pytest.Config, strategy: Central | Worker, budget_share: float = 1.0
+    ) -> None:
+        super().__init__(config, strategy)
+        pricer = budget.RuntimePricer(strategy.settings, strategy.counters.methods, budget_share)
+        self.budget_gate = budget.BudgetGate(pricer)
 
     def _measure(self, item: pytest.Item, phase: str) -> Generator[None, Any, Any]:
         start = self.strategy.counters.read()
@@ -148,6 +197,22 @@ class MeasuringPlugin(CarbonSessionPlugin):
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
         """Measure the teardown phase."""
         return (yield from self._measure(item, "teardown"))
+
+    # tryfirst: the outermost wrapper sees the report after xfail handling has shaped it.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Judge a ``carbon_budget`` test when its call phase is reported."""
+        report = yield
+        if call.when == "call":
+            try:
+                phases = self.strategy.recorder.tests.get(item.nodeid, {}).get("phases", {})
+                marker = item.get_closest_marker(budget.MARKER)
+                self.budget_gate.check(marker, report, phases)
+            except Exception as exc:  # a pricing failure must not change the test's outcome
+                warn_once(self.config, f"carbon budget of {item.nodeid} not checked: {exc!r}")
+        return report
 
 
 class XdistControllerHooks:

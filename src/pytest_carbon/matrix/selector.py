@@ -46,6 +46,7 @@ class RunContext:
     event: str | None = None
     run_id: str | None = None
     started_at: str | None = None
+    commit: str | None = None
 
 
 @final
@@ -117,7 +118,7 @@ class Observation:
 
 def context_of(run: Run) -> RunContext:
     """The pre-run context of a recorded run."""
-    return RunContext(run.project, run.branch, run.event, run.run_id, run.started_at)
+    return RunContext(run.project, run.branch, run.event, run.run_id, run.started_at, run.commit)
 
 
 def as_runs(history: Iterable[Run] | Iterable[JobResult]) -> list[Run]:
@@ -178,6 +179,29 @@ def read_model(path: str | Path, kind: str | None = None) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- learned state
 
+#: Commits remembered per project (re-runs of a commit repeat its outcomes).
+COMMIT_MEMORY: Final = 64
+FEATURES: Final = (
+    "failed_last",
+    "never_seen",
+    "log_runs_unseen",
+    "never_failed",
+    "log_runs_since_failure",
+    "logit_job_fail_rate",
+    "logit_job_lone_fail_rate",
+    "logit_project_fail_rate",
+    "last_run_failed_share",
+    "last_run_failed",
+    "event_pull_request",
+    "event_cron",
+    "event_other",
+    "commit_failed_before",
+    "commit_passed_before",
+    "log_jobs",
+    "failed_last_x_last_run_share",
+    "failed_last_x_log_runs_unseen",
+)
+
 
 @final
 @dataclass(slots=True)
@@ -186,6 +210,7 @@ class JobStats:
 
     seen: int = 0
     fails: int = 0
+    lone_fails: int = 0
     trans: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # pp, pf, fp, ff
     last: int = -1  # 1 failed, 0 passed, -1 never seen
     since: int = 0  # runs of the project with this job since it was last seen
@@ -200,18 +225,18 @@ class JobStats:
     def to_list(self) -> list[Any]:
         """Compact JSON form."""
         return [
-            self.seen, self.fails, self.trans, self.last, self.since, self.last_fail_run,
-            self.solo_in_passed, self.solo_in_failed, self.cost_sum, self.cost_n,
-            self.energy_sum, self.energy_n,
+            self.seen, self.fails, self.lone_fails, self.trans, self.last, self.since,
+            self.last_fail_run, self.solo_in_passed, self.solo_in_failed, self.cost_sum,
+            self.cost_n, self.energy_sum, self.energy_n,
         ]  # fmt: skip
 
     @classmethod
     def from_list(cls, raw: Sequence[Any]) -> JobStats:
         """Inverse of :meth:`to_list`."""
         return cls(
-            int(raw[0]), int(raw[1]), [int(x) for x in raw[2]], int(raw[3]), int(raw[4]),
-            int(raw[5]), float(raw[6]), float(raw[7]), float(raw[8]), int(raw[9]),
-            float(raw[10]), int(raw[11]),
+            int(raw[0]), int(raw[1]), int(raw[2]), [int(x) for x in raw[3]], int(raw[4]),
+            int(raw[5]), int(raw[6]), float(raw[7]), float(raw[8]), float(raw[9]),
+            int(raw[10]), float(raw[11]), int(raw[12]),
         )  # fmt: skip
 
 
@@ -222,10 +247,12 @@ class ProjectStats:
 
     jobs: dict[str, JobStats] = field(default_factory=dict)
     pairs: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # A -> B -> [n, both]
+    commits: dict[str, dict[str, int]] = field(default_factory=dict)
     runs: int = 0
     status_runs: int = 0
     failing_runs: int = 0
     since_full: int = 0
+    last_share: float = 0.0
     trans: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
     def to_dict(self) -> dict[str, Any]:
@@ -233,10 +260,12 @@ class ProjectStats:
         return {
             "jobs": {name: stats.to_list() for name, stats in self.jobs.items()},
             "pairs": self.pairs,
+            "commits": self.commits,
             "runs": self.runs,
             "status_runs": self.status_runs,
             "failing_runs": self.failing_runs,
             "since_full": self.since_full,
+            "last_share": self.last_share,
             "trans": self.trans,
         }
 
@@ -249,12 +278,20 @@ class ProjectStats:
                 a: {b: [int(x) for x in v] for b, v in row.items()}
                 for a, row in raw["pairs"].items()
             },
+            commits={c: {k: int(v) for k, v in row.items()} for c, row in raw["commits"].items()},
             runs=int(raw["runs"]),
             status_runs=int(raw["status_runs"]),
             failing_runs=int(raw["failing_runs"]),
             since_full=int(raw["since_full"]),
+            last_share=float(raw["last_share"]),
             trans=[int(x) for x in raw["trans"]],
         )
+
+
+def logit(p: float) -> float:
+    """Log-odds of a probability clipped to [1e-4, 1 - 1e-4]."""
+    p = min(max(p, 1e-4), 1.0 - 1e-4)
+    return math.log(p / (1.0 - p))
 
 
 # --------------------------------------------------------------------------- the selector
@@ -270,7 +307,7 @@ class MatrixSelector:
     or ``"auto"`` (energy, else duration, else equal); ``min_history`` known outcomes are
     needed before a job may be skipped; ``full_run_every`` runs the whole matrix of a project
     every so many runs (0 never); ``max_unseen`` forces a job that has not run for that many
-    runs; ``prior_strength`` is how many observations the pooled rates weigh against a job's own.
+    runs (0 never); ``co_failure_prior`` shrinks co-failure shares toward zero.
     """
 
     kind: Final = "MatrixSelector"
@@ -283,7 +320,6 @@ class MatrixSelector:
         min_history: int = 5,
         full_run_every: int = 25,
         max_unseen: int = 10,
-        prior_strength: float = 4.0,
         co_failure_prior: float = 1.0,
     ) -> None:
         self.target_recall = target_recall
@@ -291,7 +327,6 @@ class MatrixSelector:
         self.min_history = min_history
         self.full_run_every = full_run_every
         self.max_unseen = max_unseen
-        self.prior_strength = prior_strength
         self.co_failure_prior = co_failure_prior
 
     # ------------------------------------------------------------------ parameters
@@ -304,7 +339,6 @@ class MatrixSelector:
             "min_history": self.min_history,
             "full_run_every": self.full_run_every,
             "max_unseen": self.max_unseen,
-            "prior_strength": self.prior_strength,
             "co_failure_prior": self.co_failure_prior,
         }
 
@@ -333,10 +367,53 @@ class MatrixSelector:
         self.check_params()
         self.projects_: dict[str, ProjectStats] = {}
         self.prior_: list[float] = [0.05, 0.5, 0.2]
+        rows: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
         for run in as_runs(history):
-            self.learn(Observation.from_run(run), full=True)
+            observed = Observation.from_run(run)
+            self.collect_examples(observed, rows, labels)
+            self.learn(observed, full=True)
         self.prior_ = self.pooled_prior()
+        self.fit_failure_model(rows, labels)
         return self
+
+    def collect_examples(
+        self, observed: Observation, rows: list[np.ndarray], labels: list[np.ndarray]
+    ) -> None:
+        """Append the features and outcomes of the run's known jobs, as seen before the run."""
+        project = self.projects_.get(observed.context.project)
+        if project is None:
+            return
+        names = [n for n in observed.jobs if observed.outcomes.get(n, "") in KNOWN_OUTCOMES]
+        if not names:
+            return
+        stats = [project.jobs.get(name) or JobStats() for name in names]
+        rows.append(self.features(project, stats, observed.context, len(observed.jobs)))
+        labels.append(
+            np.array([observed.outcomes[n] in FAILING_OUTCOMES for n in names], dtype=np.int8)
+        )
+
+    def fit_failure_model(self, rows: list[np.ndarray], labels: list[np.ndarray]) -> None:
+        """Fit the logistic model of P(job fails now) on the examples, stored as plain numbers."""
+        self.coef_ = np.zeros(len(FEATURES))
+        self.intercept_ = logit(self.prior_[0])
+        self.center_ = np.zeros(len(FEATURES))
+        self.scale_ = np.ones(len(FEATURES))
+        if not rows:
+            return
+        x = np.vstack(rows)
+        y = np.concatenate(labels)
+        if y.min() == y.max():
+            self.intercept_ = logit(float(y.mean()))
+            return
+        from sklearn.linear_model import LogisticRegression
+
+        self.center_ = x.mean(axis=0)
+        self.scale_ = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
+        model = LogisticRegression(C=1.0, max_iter=300)
+        model.fit((x - self.center_) / self.scale_, y)
+        self.coef_ = np.asarray(model.coef_[0], dtype=float)
+        self.intercept_ = float(model.intercept_[0])
 
     def update(self, observed: Observation) -> MatrixSelector:
         """Learn from the jobs that ran in one more run; return self."""
@@ -366,23 +443,27 @@ class MatrixSelector:
             project.status_runs += 1
             if status == "failed" and failing:
                 project.failing_runs += 1
+        partial = 0 < len(failing) < len(known)
         for name in observed.jobs:
             stats = project.jobs.setdefault(name, JobStats())
             if name in known:
-                self.learn_job(project, stats, known[name], observed, status, len(failing))
+                self.learn_job(project, stats, known[name], status, len(failing), partial)
             else:
                 stats.since += 1
+        if known:
+            project.last_share = len(failing) / len(known)
         self.learn_pairs(project, known, failing)
         self.learn_costs(project, observed)
+        self.remember_commit(project, observed.context.commit, known)
 
+    @staticmethod
     def learn_job(
-        self,
         project: ProjectStats,
         stats: JobStats,
         bad: int,
-        observed: Observation,
         status: str | None,
         n_failing: int,
+        partial: bool,
     ) -> None:
         """Fold one known outcome into a job's statistics."""
         if stats.last >= 0:
@@ -391,6 +472,7 @@ class MatrixSelector:
             project.trans[index] += 1
         stats.seen += 1
         stats.fails += bad
+        stats.lone_fails += int(bad and partial)
         stats.last = bad
         stats.since = 0
         if bad:
@@ -400,7 +482,8 @@ class MatrixSelector:
             elif n_failing == 1 and status == "failed":
                 stats.solo_in_failed += 1
 
-    def learn_costs(self, project: ProjectStats, observed: Observation) -> None:
+    @staticmethod
+    def learn_costs(project: ProjectStats, observed: Observation) -> None:
         """Fold durations and energies of the jobs that ran into their mean costs."""
         for name, seconds in observed.durations.items():
             stats = project.jobs[name]
@@ -412,9 +495,7 @@ class MatrixSelector:
             stats.energy_n += 1
 
     @staticmethod
-    def learn_pairs(
-        project: ProjectStats, known: Mapping[str, int], failing: Sequence[str]
-    ) -> None:
+    def learn_pairs(project: ProjectStats, known: Mapping[str, int], failing: Sequence[str]) -> None:
         """Count, for each failing job A and each other known job B, whether B failed too."""
         for a in failing:
             row = project.pairs.setdefault(a, {})
@@ -428,8 +509,17 @@ class MatrixSelector:
                     cell[0] += 1
                     cell[1] += bad
 
+    @staticmethod
+    def remember_commit(project: ProjectStats, commit: str | None, known: Mapping[str, int]) -> None:
+        """Remember the known outcomes of a commit, forgetting the oldest commits."""
+        if not commit or not known:
+            return
+        project.commits.setdefault(commit, {}).update(known)
+        while len(project.commits) > COMMIT_MEMORY:
+            del project.commits[next(iter(project.commits))]
+
     def pooled_prior(self) -> list[float]:
-        """Pooled transition rates over every project: [P(f|p), P(f|f), failing-run rate]."""
+        """Pooled rates over every project: [P(f|p), P(f|f), failing-run rate]."""
         trans = [0, 0, 0, 0]
         status_runs = failing = 0
         for project in self.projects_.values():
@@ -441,6 +531,108 @@ class MatrixSelector:
         b = (trans[3] + 1.0) / (trans[2] + trans[3] + 2.0)
         rate = (failing + 1.0) / (status_runs + 5.0)
         return [a, b, rate]
+
+    # ------------------------------------------------------------------ probabilities
+
+    def project_rates(self, project: ProjectStats) -> tuple[float, float, float]:
+        """Project-level [P(f|p), P(f|f), failing-run rate], shrunk toward the pooled prior."""
+        prior = self.prior_
+        weight = 20.0
+        pp, pf, fp, ff = project.trans
+        a = (pf + weight * prior[0]) / (pp + pf + weight)
+        b = (ff + weight * prior[1]) / (fp + ff + weight)
+        rate = (project.failing_runs + weight * prior[2]) / (project.status_runs + weight)
+        return a, b, rate
+
+    def features(
+        self,
+        project: ProjectStats,
+        stats: Sequence[JobStats],
+        context: RunContext,
+        n_jobs: int,
+    ) -> np.ndarray:
+        """One feature row per job (see :data:`FEATURES`), from what is known before the run."""
+        a, _, rate = self.project_rates(project)
+        event = context.event or ""
+        commit = project.commits.get(context.commit or "", None)
+        share = project.last_share
+        common = (
+            logit(rate),
+            share,
+            1.0 if share > 0 else 0.0,
+            1.0 if event == "pull_request" else 0.0,
+            1.0 if event == "cron" else 0.0,
+            1.0 if event not in ("", "push", "pull_request", "cron") else 0.0,
+            math.log(max(n_jobs, 1)),
+        )
+        rows = np.empty((len(stats), len(FEATURES)))
+        for index, job in enumerate(stats):
+            rows[index] = self.job_row(project, job, common, a, commit, "")
+        return rows
+
+    @staticmethod
+    def job_row(
+        project: ProjectStats,
+        job: JobStats,
+        common: tuple[float, ...],
+        base: float,
+        commit: Mapping[str, int] | None,
+        name: str,
+    ) -> list[float]:
+        """The feature row of one job."""
+        failed_last = 1.0 if job.last == 1 else 0.0
+        unseen = math.log1p(job.since)
+        since_failure = project.runs - job.last_fail_run if job.last_fail_run >= 0 else 0
+        fail_rate = (job.fails + 2.0 * base) / (job.seen + 2.0)
+        lone_rate = (job.lone_fails + base) / (job.seen + 2.0)
+        outcome = commit.get(name, -1) if commit is not None else -1
+        return [
+            failed_last,
+            1.0 if job.last < 0 else 0.0,
+            unseen,
+            1.0 if job.last_fail_run < 0 else 0.0,
+            math.log1p(since_failure),
+            logit(fail_rate),
+            logit(lone_rate),
+            common[0],
+            common[1],
+            common[2],
+            common[3],
+            common[4],
+            common[5],
+            1.0 if outcome == 1 else 0.0,
+            1.0 if outcome == 0 else 0.0,
+            common[6],
+            failed_last * common[1],
+            failed_last * unseen,
+        ]
+
+    def fail_probabilities(
+        self, project: ProjectStats, names: Sequence[str], stats: Sequence[JobStats], context: RunContext
+    ) -> np.ndarray:
+        """P(each job fails in this run) from the logistic model."""
+        rows = self.features(project, stats, context, len(names))
+        commit = project.commits.get(context.commit or "")
+        if commit is not None:
+            for index, name in enumerate(names):
+                outcome = commit.get(name, -1)
+                rows[index, 13] = 1.0 if outcome == 1 else 0.0
+                rows[index, 14] = 1.0 if outcome == 0 else 0.0
+        z = ((rows - self.center_) / self.scale_) @ self.coef_ + self.intercept_
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
+
+    def persist_probabilities(
+        self, project: ProjectStats, stats: Sequence[JobStats], fail_p: np.ndarray
+    ) -> np.ndarray:
+        """The part of each job's risk that is its last failure going on (0 after a pass)."""
+        rates = self.project_rates(project)
+        out = np.zeros(len(stats))
+        for index, job in enumerate(stats):
+            if job.last == 1:
+                fp, ff = job.trans[2], job.trans[3]
+                b = (ff + 4.0 * rates[1]) / (fp + ff + 4.0)
+                out[index] = min(float(fail_p[index]), b ** (job.since + 1))
+        return out
 
     # ------------------------------------------------------------------ planning
 
@@ -454,7 +646,7 @@ class MatrixSelector:
             return full_plan(names, "no history for this project")
         if self.full_run_every and project.since_full + 1 >= self.full_run_every:
             return full_plan(names, f"periodic full run (every {self.full_run_every} runs)")
-        return self.plan_project(project, names)
+        return self.plan_project(project, names, context)
 
     def find_project(self, name: str) -> ProjectStats | None:
         """The statistics of project ``name`` (the only project when the model has just one)."""
@@ -463,76 +655,32 @@ class MatrixSelector:
             project = next(iter(self.projects_.values()))
         return project
 
-    def plan_project(self, project: ProjectStats, names: list[str]) -> Plan:
+    def plan_project(self, project: ProjectStats, names: list[str], context: RunContext) -> Plan:
         """Greedy cover: add the job removing most risk per cost until the risk is in budget."""
-        reasons: dict[str, str] = {}
-        rates = self.project_rates(project)
         stats = [project.jobs.get(name) or JobStats() for name in names]
         allowed = [self.is_allowed_to_fail(s) for s in stats]
         forced = [self.forced_reason(s) for s in stats]
-        fail_p = np.array([self.fail_probability(s, rates) for s in stats])
-        persist = np.array([self.persist_probability(s, rates) for s in stats])
-        for name, why in zip(names, forced):
-            if why:
-                reasons[name] = why
+        reasons = {name: why for name, why in zip(names, forced) if why}
         counted = np.array([not a for a in allowed], dtype=bool)
-        fail_p = np.where(counted, fail_p, 0.0)
+        fail_p = np.where(counted, self.fail_probabilities(project, names, stats, context), 0.0)
+        persist = self.persist_probabilities(project, stats, fail_p)
         risk_matrix = self.risk_matrix(project, names, stats, fail_p, persist)
-        costs = self.job_costs(stats)
-        budget = (1.0 - self.target_recall) * rates[2]
         chosen = np.array([why is not None for why in forced], dtype=bool)
-        risk = self.cover(risk_matrix, fail_p, costs, chosen, counted, budget)
+        if not chosen.any() and counted.any():
+            first = int(np.argmax(np.where(counted, fail_p, -1.0)))
+            chosen[first] = True
+            reasons[names[first]] = "at least one job runs"
+        budget = (1.0 - self.target_recall) * self.project_rates(project)[2]
+        risk = self.cover(risk_matrix, fail_p, self.job_costs(stats), chosen, counted, budget)
         run: list[str] = []
         skip: list[Skip] = []
         for index, name in enumerate(names):
             if chosen[index]:
                 run.append(name)
-                reasons.setdefault(name, self.run_reason(fail_p[index]))
+                reasons.setdefault(name, self.run_reason(float(fail_p[index])))
             else:
                 skip.append(self.skip_for(project, names, index, stats, allowed, chosen, fail_p))
-        return Plan(tuple(run), tuple(skip), reasons, full=not skip, risk=float(risk))
-
-    def project_rates(self, project: ProjectStats) -> tuple[float, float, float]:
-        """Project-level [P(f|p), P(f|f), failing-run rate], shrunk toward the pooled prior."""
-        prior = self.prior_
-        weight = 20.0
-        pp, pf, fp, ff = project.trans
-        a = (pf + weight * prior[0]) / (pp + pf + weight)
-        b = (ff + weight * prior[1]) / (fp + ff + weight)
-        rate = (project.failing_runs + weight * prior[2]) / (project.status_runs + weight)
-        return a, b, rate
-
-    def job_rates(self, stats: JobStats, rates: tuple[float, float, float]) -> tuple[float, float]:
-        """A job's P(fail | passed last) and P(fail | failed last), shrunk toward its project's."""
-        strength = self.prior_strength
-        pp, pf, fp, ff = stats.trans
-        a = (pf + strength * rates[0]) / (pp + pf + strength)
-        b = (ff + strength * rates[1]) / (fp + ff + strength)
-        return a, b
-
-    def fail_probability(self, stats: JobStats, rates: tuple[float, float, float]) -> float:
-        """P(job fails now) from its chain, ``since + 1`` steps after its last known outcome."""
-        a, b = self.job_rates(stats, rates)
-        if stats.last < 0:
-            return max(a, rates[2])
-        lam = b - a
-        stationary = a / (1.0 - lam) if lam < 1.0 else b
-        steps = stats.since + 1
-        return float(stationary + (stats.last - stationary) * lam**steps)
-
-    def persist_probability(self, stats: JobStats, rates: tuple[float, float, float]) -> float:
-        """P(job's last failure is still going on): ``P(f|f) ** steps`` after a failure, else 0."""
-        if stats.last != 1:
-            return 0.0
-        _, b = self.job_rates(stats, rates)
-        return float(b ** (stats.since + 1))
-
-    def co_failure(self, project: ProjectStats, a: str, b: str) -> float:
-        """P(b fails | a fails), counted when both had known outcomes, shrunk toward 0."""
-        cell = project.pairs.get(a, {}).get(b)
-        if cell is None:
-            return 0.0
-        return cell[1] / (cell[0] + self.co_failure_prior)
+        return Plan(tuple(run), tuple(skip), reasons, full=not skip, risk=risk)
 
     def risk_matrix(
         self,
@@ -546,42 +694,41 @@ class MatrixSelector:
         n = len(names)
         co = np.zeros((n, n))
         together = np.zeros((n, n))
+        prior = self.co_failure_prior
         for j, a in enumerate(names):
-            row = project.pairs.get(a)
-            if row is None or fail_p[j] == 0.0:
+            if fail_p[j] == 0.0:
                 continue
-            for i, b in enumerate(names):
-                cell = row.get(b)
-                if cell is not None and i != j:
-                    co[j, i] = cell[1] / (cell[0] + self.co_failure_prior)
-            last = stats[j].last_fail_run
+            row = project.pairs.get(a)
+            if row is not None:
+                for i, b in enumerate(names):
+                    cell = row.get(b)
+                    if cell is not None:
+                        co[j, i] = cell[1] / (cell[0] + prior)
             if stats[j].last == 1:
-                for i in range(n):
-                    if i != j and stats[i].last == 1 and stats[i].last_fail_run == last:
+                last = stats[j].last_fail_run
+                for i, other in enumerate(stats):
+                    if other.last == 1 and other.last_fail_run == last:
                         together[j, i] = persist[i]
         new = np.maximum(fail_p - persist, 0.0)
         risk = persist[:, None] * (1.0 - together) + new[:, None] * (1.0 - co)
         risk = np.minimum(risk, fail_p[:, None])
-        risk = np.minimum(risk, (1.0 - fail_p)[None, :] + 0.0)
+        risk = np.minimum(risk, (1.0 - fail_p)[None, :])
         np.fill_diagonal(risk, 0.0)
         return risk
 
     def job_costs(self, stats: Sequence[JobStats]) -> np.ndarray:
         """Relative cost of each job (mean 1) under the ``cost`` parameter."""
-        n = len(stats)
-        values = np.ones(n)
         mode = self.cost
         if mode == "auto":
-            if all(s.energy_n for s in stats):
-                mode = "energy"
-            elif all(s.cost_n for s in stats):
-                mode = "duration"
+            mode = "energy" if all(s.energy_n for s in stats) else "duration"
         if mode == "energy" and all(s.energy_n for s in stats):
             values = np.array([s.energy_sum / s.energy_n for s in stats])
         elif mode == "duration" and all(s.cost_n for s in stats):
             values = np.array([s.cost_sum / s.cost_n for s in stats])
+        else:
+            return np.ones(len(stats))
         values = np.maximum(values, 1e-9)
-        return values / values.mean()
+        return np.asarray(values / values.mean(), dtype=float)
 
     @staticmethod
     def cover(
@@ -593,7 +740,7 @@ class MatrixSelector:
         budget: float,
     ) -> float:
         """Greedily add jobs to ``chosen`` (in place) until the uncovered risk is in budget."""
-        left = fail_p.copy()
+        left = np.where(counted, fail_p, 0.0)
         for i in np.flatnonzero(chosen):
             left = np.minimum(left, risk[:, i])
         left[chosen] = 0.0
@@ -604,7 +751,7 @@ class MatrixSelector:
             gains = (left[:, None] - after).sum(axis=0) + left
             gains = np.where(candidates, gains / costs, -1.0)
             best = int(np.argmax(gains))
-            if gains[best] <= PRICE[0]:
+            if gains[best] <= 0.0:
                 break
             left = after[:, best]
             left[chosen] = 0.0
@@ -630,7 +777,7 @@ class MatrixSelector:
     @staticmethod
     def run_reason(probability: float) -> str:
         """Why a job was chosen by the cover."""
-        return f"covers failure risk (fails now with p={probability:.2f})"
+        return f"covers failure risk (fails now with p={probability:.3f})"
 
     def skip_for(
         self,
@@ -656,15 +803,19 @@ class MatrixSelector:
             cell = row.get(other)
             if flag and cell is not None and cell[0] and cell[1] / cell[0] > best_share:
                 best_name, best_share, best_n = other, cell[1] / cell[0], cell[0]
-        rate = own.fails / own.seen if own.seen else 0.0
+        p_now = float(fail_p[index])
         if best_name:
             reason = (
-                f"fails with {best_name} in {best_share * 100:.0f} % of {best_n} co-failure(s); "
-                f"fails alone rarely (now p={fail_p[index]:.3f})"
+                f"fails with {best_name} in {best_share * 100:.0f} % of {best_n} "
+                f"co-failure(s); fails now with p={p_now:.3f}"
             )
         else:
-            reason = f"failed in {own.fails} of {own.seen} runs ({rate * 100:.1f} %); p now {fail_p[index]:.3f}"
-        return Skip(name, reason, float(fail_p[index]))
+            rate = own.fails / own.seen if own.seen else 0.0
+            reason = (
+                f"failed in {own.fails} of {own.seen} runs ({rate * 100:.1f} %); "
+                f"fails now with p={p_now:.3f}"
+            )
+        return Skip(name, reason, p_now)
 
     # ------------------------------------------------------------------ persistence
 
@@ -673,6 +824,11 @@ class MatrixSelector:
         self.check_fitted()
         state = {
             "prior": self.prior_,
+            "features": list(FEATURES),
+            "coef": [float(x) for x in self.coef_],
+            "intercept": float(self.intercept_),
+            "center": [float(x) for x in self.center_],
+            "scale": [float(x) for x in self.scale_],
             "projects": {name: p.to_dict() for name, p in self.projects_.items()},
         }
         write_model(path, self.kind, self.get_params(), state)
@@ -685,9 +841,15 @@ class MatrixSelector:
             model = cls(**data["params"])
             model.check_params()
             state = data["state"]
+            if list(state["features"]) != list(FEATURES):
+                raise ValueError("feature list differs from this version's")
             model.projects_ = {k: ProjectStats.from_dict(v) for k, v in state["projects"].items()}
             model.prior_ = [float(x) for x in state["prior"]]
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            model.coef_ = np.array([float(x) for x in state["coef"]])
+            model.intercept_ = float(state["intercept"])
+            model.center_ = np.array([float(x) for x in state["center"]])
+            model.scale_ = np.array([float(x) for x in state["scale"]])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise InputError(str(path), f"model state is damaged ({exc})") from None
         return model
 
@@ -695,8 +857,3 @@ class MatrixSelector:
 def full_plan(names: Sequence[str], reason: str) -> Plan:
     """A plan that runs every job for one reason."""
     return Plan(tuple(names), (), dict.fromkeys(names, reason), full=True)
-
-
-def probability_text(value: float) -> str:
-    """A probability as a short percentage."""
-    return f"{value * 100:.1f} %" if not math.isnan(value) else "n/a"

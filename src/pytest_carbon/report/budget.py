@@ -10,7 +10,7 @@ report and the exit status never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
@@ -200,9 +200,3 @@ def emissions_failure(report: SessionReport, max_g: float) -> str | None:
         f"carbon limit exceeded: the session emitted {format_mass(report.emissions_g)} CO2e, over "
         f"the {format_mass(max_g)} limit of --carbon-max-emissions"
     )
-
-
-def budget_lines(results: BudgetResults) -> Iterable[str]:
-    """Terminal lines for budget verdicts reached at session end."""
-    yield from (f"carbon budget exceeded: {line}" for line in results.late)
-    yield from (f"note: {line}" for line in results.cleared)

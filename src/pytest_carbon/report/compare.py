@@ -224,9 +224,10 @@ def regression_failure(diff: BaselineDiff, limit_pct: float) -> str | None:
     change = diff.common_change_pct
     if change is None or change <= limit_pct:
         return None
+    before, after = format_energy(diff.common_before_kwh), format_energy(diff.common_after_kwh)
     return (
         f"carbon regression: the {len(diff.changes)} tests in both runs used {change:+.1f}% "
-        f"energy ({format_energy(diff.common_before_kwh)} → {format_energy(diff.common_after_kwh)}) "
+        f"energy ({before} → {after}) "
         f"against {diff.baseline}, over the {limit_pct:g}% limit of --carbon-fail-on-regression"
     )
 

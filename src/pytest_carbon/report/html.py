@@ -155,7 +155,7 @@ def stacked_bar(title: str, parts: Sequence[tuple[str, str, float]]) -> str:
 def sortable_table(
     table_id: str, headers: Sequence[tuple[str, str]], rows: Sequence[Sequence[tuple[str, str]]]
 ) -> str:
-    """A table whose columns sort on click; cells are ``(html, sort value)``, headers ``(name, type)``."""
+    """A table sorted by a click on a header; cells are ``(html, sort value)``."""
     head = "".join(
         f'<th data-type="{kind}" aria-sort="none"{" class=num" if kind == "number" else ""}>'
         f'<button type="button">{esc(name)}</button></th>'
@@ -164,7 +164,7 @@ def sortable_table(
     body = []
     for row in rows:
         cells = []
-        for (content, value), (_, kind) in zip(row, headers):
+        for (content, value), (_, kind) in zip(row, headers, strict=True):
             css = ' class="num"' if kind == "number" else ""
             cells.append(f'<td{css} data-value="{esc(value)}">{content}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")

@@ -192,7 +192,7 @@ def baseline_table(diff: BaselineDiff, top: int) -> list[str]:
             for c in biggest
         ]
     if diff.added or diff.removed:
-        lines += ["", f"{len(diff.added)} new tests, {len(diff.removed)} tests gone."]
+        lines += ["", f"Tests new in this run: {len(diff.added)}; gone: {len(diff.removed)}."]
     return lines
 
 

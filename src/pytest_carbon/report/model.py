@@ -393,3 +393,49 @@ def _type_error(source: str, where: str, expected: str, value: Any) -> InputErro
     return InputError(
         source, f"{where or 'report'}: expected {expected}, got {type(value).__name__}"
     )
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) of the report, generated from the dataclasses."""
+    definitions: dict[str, Any] = {}
+    root = _schema_of(SessionReport, definitions)
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"pytest-carbon session report, schema_version {SCHEMA_VERSION}",
+        **definitions[SessionReport.__name__],
+        "$defs": {k: v for k, v in definitions.items() if k != SessionReport.__name__},
+    }
+    assert root == {"$ref": "#/$defs/SessionReport"}
+    schema["properties"]["schema_version"] = {"const": SCHEMA_VERSION}
+    return schema
+
+
+def _schema_of(kind: Any, definitions: dict[str, Any]) -> dict[str, Any]:
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(option, definitions) for option in get_args(kind)]}
+    if kind is type(None):
+        return {"type": "null"}
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        name = kind.__name__
+        if name not in definitions:
+            definitions[name] = {}  # placeholder against recursion
+            hints = get_type_hints(kind)
+            fields = [f for f in dataclasses.fields(kind) if f.init]
+            definitions[name] = {
+                "type": "object",
+                "description": (kind.__doc__ or "").strip().splitlines()[0],
+                "properties": {f.name: _schema_of(hints[f.name], definitions) for f in fields},
+                "required": [
+                    f.name
+                    for f in fields
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                ],
+            }
+        return {"$ref": f"#/$defs/{name}"}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(get_args(kind)[0], definitions)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(get_args(kind)[1], definitions)}
+    simple = {float: "number", int: "integer", bool: "boolean", str: "string"}
+    return {"type": simple[kind]}

@@ -18,8 +18,10 @@ from pytest_carbon.report.budget import BudgetResults, apply_budgets, emissions_
 from pytest_carbon.report.compare import (
     BaselineDiff,
     RegionFigure,
+    baseline_lines,
     compare_baseline,
     compare_regions,
+    regions_lines,
     regression_failure,
 )
 from pytest_carbon.report.csvfile import render_csv
@@ -69,6 +71,17 @@ def judge(
     if verdict.failures and report.exit_status == 0:
         report.exit_status = TESTS_FAILED
     return verdict
+
+
+def verdict_lines(report: SessionReport, verdict: Verdict | None) -> list[str]:
+    """Terminal lines after the report: other grids, the baseline, budget notes."""
+    if verdict is None:
+        return []
+    lines = regions_lines(report, verdict.regions)
+    if verdict.diff is not None:
+        lines += baseline_lines(verdict.diff)
+    lines += [f"note: {line}" for line in verdict.budgets.cleared]
+    return lines
 
 
 def planned_files(
