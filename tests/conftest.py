@@ -17,6 +17,12 @@ from pytest_carbon.report.model import (
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def no_ci_job_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep test sessions from appending to the real CI job summary of the run testing us."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     """The repository root."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
@@ -44,25 +44,51 @@ def now_iso() -> str:
 
 @final
 class PhaseRecorder:
-    """Raw counter deltas of every test phase run in this process (JSON-able)."""
+    """Raw counter readings at every phase boundary of this process, priced at session end.
+
+    The hot path only appends ``(nodeid, phase, start, end)``; deltas and per-test grouping
+    are computed once, by :meth:`raw_tests`.
+    """
 
     def __init__(self, counters: Counters, worker: str | None = None) -> None:
         self.counters = counters
         self.worker = worker
-        self.tests: dict[str, dict[str, Any]] = {}
+        self.spans: list[tuple[str, str, Reading, Reading]] = []
 
-    def record(self, nodeid: str, path: str, phase: str, start: Reading) -> None:
-        """Store the delta from ``start`` to now as ``phase`` of ``nodeid`` (summing reruns)."""
-        measured = delta(start, self.counters.read())
-        entry = self.tests.get(nodeid)
-        if entry is None:
-            entry = {"nodeid": nodeid, "path": path, "worker": self.worker, "phases": {}}
-            self.tests[nodeid] = entry
-        known = entry["phases"].get(phase)
-        if known is None:
-            entry["phases"][phase] = measured
-        else:
-            entry["phases"][phase] = [_add(a, b) for a, b in zip(known, measured, strict=True)]
+    def phases_of(self, nodeid: str) -> dict[str, list[float | None]]:
+        """The phases measured so far of ``nodeid`` when it is the test running now."""
+        phases: dict[str, list[float | None]] = {}
+        for span_nodeid, phase, start, end in reversed(self.spans):
+            if span_nodeid != nodeid:
+                break
+            add_phase(phases, phase, delta(start, end))
+        return phases
+
+    def raw_tests(self) -> list[dict[str, Any]]:
+        """Every test's phase deltas (reruns summed), JSON-able, in the order tests ran."""
+        tests: dict[str, dict[str, Any]] = {}
+        for nodeid, phase, start, end in self.spans:
+            entry = tests.get(nodeid)
+            if entry is None:
+                entry = {
+                    "nodeid": nodeid,
+                    "path": nodeid.split("::", 1)[0],
+                    "worker": self.worker,
+                    "phases": {},
+                }
+                tests[nodeid] = entry
+            add_phase(entry["phases"], phase, delta(start, end))
+        return list(tests.values())
+
+
+def add_phase(
+    phases: dict[str, list[float | None]], phase: str, measured: list[float | None]
+) -> None:
+    """Add one measured span to ``phases`` (a phase measured twice, as by reruns, is summed)."""
+    known = phases.get(phase)
+    phases[phase] = (
+        measured if known is None else [_add(a, b) for a, b in zip(known, measured, strict=True)]
+    )
 
 
 def _add(a: float | None, b: float | None) -> float | None:
@@ -106,7 +132,7 @@ class SessionInputs:
     settings: Settings
     started_at: str
     session_delta: list[float | None]
-    raw_tests: list[Mapping[str, Any]]
+    raw_tests: Sequence[Mapping[str, Any]]
     outcomes: OutcomeLog
     sidecar: SidecarResult
     energy_methods: tuple[str, ...]
@@ -233,7 +259,7 @@ class Central(Strategy):
                 settings=self.settings,
                 started_at=self.started_at,
                 session_delta=measured,
-                raw_tests=list(self.recorder.tests.values()),
+                raw_tests=self.recorder.raw_tests(),
                 outcomes=self.outcomes,
                 sidecar=sidecar,
                 energy_methods=self.counters.methods,
@@ -261,7 +287,7 @@ class Worker(Strategy):
             "wall_s": measured[0],
             "cpu_s": measured[1],
             "methods": list(self.counters.methods),
-            "tests": list(self.recorder.tests.values()),
+            "tests": self.recorder.raw_tests(),
             "warnings": list(self.counters.warnings),
         }
 

@@ -14,7 +14,12 @@ from typing import Any, Final
 import pytest
 
 from pytest_carbon.meter.intensity import UnknownCountryError, country_intensity
-from pytest_carbon.report.compare import DEFAULT_REGIONS, UnknownRegionError, resolve_region
+from pytest_carbon.report.compare import (
+    DEFAULT_REGIONS,
+    REGION_FIX,
+    UnknownRegionError,
+    region_keys,
+)
 
 GROUP: Final = "carbon"
 
@@ -74,7 +79,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("carbon_baseline", "compare with an earlier --carbon-json report.", "OLD.json"),
     Option(
         "carbon_fail_on_regression",
-        "fail when the tests in both runs use more than PCT % more energy than the baseline.",
+        "fail when the tests in both runs use over PCT percent more energy than in the baseline.",
         "PCT",
     ),
     Option("carbon_max_emissions", "fail the session when it emits more than G gCO2e.", "G"),
@@ -217,20 +222,10 @@ def parse_path_or_none(name: str, value: Any) -> str | None:
 
 def parse_regions(name: str, value: Any) -> tuple[str, ...]:
     """Grids to compare with (``FRA``, ``gcp:europe-west9``, ``greenest``); ``none`` for none."""
-    items = value if isinstance(value, list) else [value]
-    keys = [key.strip() for item in items for key in str(item).split(",") if key.strip()]
-    if [key.lower() for key in keys] == ["none"]:
-        return ()
-    regions: list[str] = []
-    for key in keys:
-        try:
-            regions.append(resolve_region(key).key)
-        except UnknownRegionError as exc:
-            raise pytest.UsageError(
-                f"{flag_of(name)}: {exc}. Fix: use an ISO 3166 alpha-3 code such as FRA, a "
-                "codecarbon cloud region such as gcp:europe-west9, 'greenest' or 'none'."
-            ) from None
-    return tuple(dict.fromkeys(regions))
+    try:
+        return region_keys(value if isinstance(value, list) else str(value))
+    except UnknownRegionError as exc:
+        raise pytest.UsageError(f"{flag_of(name)}: {exc}. Fix: {REGION_FIX}") from None
 
 
 def check_regression_limit(limit: float | None, baseline: str | None) -> None:

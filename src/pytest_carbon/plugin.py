@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Generator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
@@ -14,10 +14,17 @@ from pytest_carbon.errors import CarbonError, CarbonWarning
 from pytest_carbon.meter.counters import Counters
 from pytest_carbon.meter.power import Sidecar
 from pytest_carbon.options import Settings, add_options, parse_bool, raw_value, read_settings
-from pytest_carbon.report import budget, outputs
 from pytest_carbon.report.io import check_writable, write_atomic
-from pytest_carbon.report.junit import resolve_xml_path, rewrite_junit
-from pytest_carbon.report.model import SessionReport
+
+if TYPE_CHECKING:
+    from pytest_carbon.report.model import SessionReport
+    from pytest_carbon.report.outputs import Verdict
+
+#: Registered on every run, so kept here: importing the budget module is for --carbon runs only.
+BUDGET_MARKER_HELP: Final = (
+    "carbon_budget(energy_kwh=None, emissions_g=None): fail the test when its setup and call "
+    "use more energy (kWh) or emit more (gCO2e) than this (pytest-carbon, needs --carbon)."
+)
 
 PLUGIN_NAME: Final = "carbon-session"
 
@@ -30,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)  # trylast: xdist registers its dsession in its own configure first
 def pytest_configure(config: pytest.Config) -> None:
     """Validate options and register the session plugin when ``--carbon`` is on."""
-    config.addinivalue_line("markers", budget.MARKER_HELP)
+    config.addinivalue_line("markers", BUDGET_MARKER_HELP)
     enabled = raw_value(config, "carbon")
     if enabled is None or not parse_bool("carbon", enabled):
         return
@@ -70,15 +77,19 @@ class CarbonSessionPlugin:
         self.report: SessionReport | None = None
         self.output_errors: list[str] = []
         self.budgets: dict[str, dict[str, Any]] = {}
-        self.verdict: outputs.Verdict | None = None
+        self.verdict: Verdict | None = None
+        self.junit_path: str | None = None
         xmlpath = config.getoption("xmlpath", None)
-        self.junit_path = resolve_xml_path(xmlpath) if xmlpath else None
+        if xmlpath:
+            from pytest_carbon.report.junit import resolve_xml_path
+
+            self.junit_path = resolve_xml_path(xmlpath)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep every phase's outcome (the controller receives the workers' reports here)."""
         if not isinstance(self.strategy, Worker):
             self.strategy.outcomes.add(report)
-            limits = getattr(report, budget.REPORT_ATTRIBUTE, None)
+            limits = getattr(report, "carbon_budget", None)  # budget.REPORT_ATTRIBUTE
             if isinstance(limits, dict):
                 self.budgets[report.nodeid] = limits
 
@@ -101,6 +112,8 @@ class CarbonSessionPlugin:
 
     def write_outputs(self, report: SessionReport) -> None:
         """Write every requested report file; failures are reported, never raised."""
+        from pytest_carbon.report import outputs
+
         settings = self.strategy.settings
         self.verdict = verdict = outputs.judge(report, settings, self.budgets)
         for error in verdict.errors:
@@ -115,6 +128,8 @@ class CarbonSessionPlugin:
             self.try_output(lambda: outputs.append_text(summary, text))
         junit = self.junit_path
         if junit:
+            from pytest_carbon.report.junit import rewrite_junit
+
             prefix = self.config.getoption("junitprefix", None)
             self.try_output(lambda: rewrite_junit(junit, report, prefix))
 
@@ -136,6 +151,7 @@ class CarbonSessionPlugin:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print the carbon section."""
+        from pytest_carbon.report import outputs
         from pytest_carbon.report.terminal import render_terminal
 
         terminalreporter.write_sep("-", "carbon footprint (pytest-carbon)")
@@ -162,7 +178,10 @@ class CarbonSessionPlugin:
 
 
 class MeasuringPlugin(CarbonSessionPlugin):
-    """Adds the per-phase counter reads (central process and xdist workers)."""
+    """Adds the per-phase counter reads (central process and xdist workers).
+
+    The hot path: two counter reads and one list append per phase, nothing else.
+    """
 
     strategy: Central | Worker
 
@@ -170,33 +189,59 @@ class MeasuringPlugin(CarbonSessionPlugin):
         self, config: pytest.Config, strategy: Central | Worker, budget_share: float = 1.0
     ) -> None:
         super().__init__(config, strategy)
-        pricer = budget.RuntimePricer(strategy.settings, strategy.counters.methods, budget_share)
-        self.budget_gate = budget.BudgetGate(pricer)
-
-    def _measure(self, item: pytest.Item, phase: str) -> Generator[None, Any, Any]:
-        start = self.strategy.counters.read()
-        try:
-            return (yield)
-        finally:
-            try:
-                self.strategy.recorder.record(item.nodeid, item.location[0], phase, start)
-            except Exception as exc:  # never let measuring change a test's outcome
-                warn_once(self.config, f"carbon measurement of {item.nodeid} failed: {exc!r}")
+        self.budget_share = budget_share
+        self._read = strategy.counters.read
+        self._spans = strategy.recorder.spans
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
         """Measure the setup phase."""
-        return (yield from self._measure(item, "setup"))
+        start = self._read()
+        try:
+            return (yield)
+        finally:
+            self._spans.append((item.nodeid, "setup", start, self._read()))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         """Measure the call phase."""
-        return (yield from self._measure(item, "call"))
+        start = self._read()
+        try:
+            return (yield)
+        finally:
+            self._spans.append((item.nodeid, "call", start, self._read()))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
         """Measure the teardown phase."""
-        return (yield from self._measure(item, "teardown"))
+        start = self._read()
+        try:
+            return (yield)
+        finally:
+            self._spans.append((item.nodeid, "teardown", start, self._read()))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Judge budgets only when a collected test has one (no cost for suites without)."""
+        from pytest_carbon.report import budget
+
+        if any(item.get_closest_marker(budget.MARKER) for item in session.items):
+            hooks = BudgetHooks(
+                self,
+                budget.BudgetGate(
+                    budget.RuntimePricer(
+                        self.strategy.settings, self.strategy.counters.methods, self.budget_share
+                    )
+                ),
+            )
+            self.config.pluginmanager.register(hooks, PLUGIN_NAME + "-budgets")
+
+
+class BudgetHooks:
+    """``carbon_budget`` checks, registered only when a collected test carries the marker."""
+
+    def __init__(self, plugin: MeasuringPlugin, gate: Any) -> None:
+        self.plugin = plugin
+        self.gate = gate
 
     # tryfirst: the outermost wrapper sees the report after xfail handling has shaped it.
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -204,14 +249,17 @@ class MeasuringPlugin(CarbonSessionPlugin):
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Judge a ``carbon_budget`` test when its call phase is reported."""
+        from pytest_carbon.report import budget
+
         report = yield
         if call.when == "call":
             try:
-                phases = self.strategy.recorder.tests.get(item.nodeid, {}).get("phases", {})
-                marker = item.get_closest_marker(budget.MARKER)
-                self.budget_gate.check(marker, report, phases)
+                phases = self.plugin.strategy.recorder.phases_of(item.nodeid)
+                self.gate.check(item.get_closest_marker(budget.MARKER), report, phases)
             except Exception as exc:  # a pricing failure must not change the test's outcome
-                warn_once(self.config, f"carbon budget of {item.nodeid} not checked: {exc!r}")
+                warn_once(
+                    self.plugin.config, f"carbon budget of {item.nodeid} not checked: {exc!r}"
+                )
         return report
 
 

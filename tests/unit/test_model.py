@@ -75,3 +75,21 @@ def test_wrong_field_types_are_located(sample_report: SessionReport) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read report"):
         load_report(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize(
+    ("kwh", "text"),
+    [
+        (0.0, "0 J"),
+        (1 / 3.6e6, "1 J"),
+        (0.9999 / 3.6e6, "1 J"),
+        (0.5 / 3.6e6, "500 mJ"),
+        (2e-10, "720 µJ"),
+        (0.002, "2 Wh"),
+        (3.5, "3.5 kWh"),
+    ],
+)
+def test_format_energy_picks_the_unit_after_rounding(kwh: float, text: str) -> None:
+    from pytest_carbon.report.units import format_energy
+
+    assert format_energy(kwh) == text

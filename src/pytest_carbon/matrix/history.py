@@ -166,8 +166,8 @@ class LoadNotes:
         if not self.skipped_rows:
             return None
         return (
-            f"left out {self.skipped_rows} row(s) with no readable start time (runs that never started) "
-            f"(first at {self.first_skipped})"
+            f"left out {self.skipped_rows} row(s) with no readable start time "
+            f"(runs that never started; first at {self.first_skipped})"
         )
 
 

@@ -13,7 +13,6 @@ every ``full_run_every``-th run of a project runs the whole matrix to keep the s
 from __future__ import annotations
 
 import json
-import math
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +27,6 @@ from pytest_carbon.matrix.history import FAILING_OUTCOMES, KNOWN_OUTCOMES, JobRe
 MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
 MODEL_FORMAT_VERSION: Final = 1
 COSTS: Final = ("auto", "jobs", "duration", "energy")
-import os
-
-PRICE = [float(os.environ.get("PRICE", "0"))]
 
 
 # --------------------------------------------------------------------------- shared types
@@ -179,29 +175,6 @@ def read_model(path: str | Path, kind: str | None = None) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- learned state
 
-#: Commits remembered per project (re-runs of a commit repeat its outcomes).
-COMMIT_MEMORY: Final = 64
-FEATURES: Final = (
-    "failed_last",
-    "never_seen",
-    "log_runs_unseen",
-    "never_failed",
-    "log_runs_since_failure",
-    "logit_job_fail_rate",
-    "logit_job_lone_fail_rate",
-    "logit_project_fail_rate",
-    "last_run_failed_share",
-    "last_run_failed",
-    "event_pull_request",
-    "event_cron",
-    "event_other",
-    "commit_failed_before",
-    "commit_passed_before",
-    "log_jobs",
-    "failed_last_x_last_run_share",
-    "failed_last_x_log_runs_unseen",
-)
-
 
 @final
 @dataclass(slots=True)
@@ -247,7 +220,6 @@ class ProjectStats:
 
     jobs: dict[str, JobStats] = field(default_factory=dict)
     pairs: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # A -> B -> [n, both]
-    commits: dict[str, dict[str, int]] = field(default_factory=dict)
     runs: int = 0
     status_runs: int = 0
     failing_runs: int = 0
@@ -260,7 +232,6 @@ class ProjectStats:
         return {
             "jobs": {name: stats.to_list() for name, stats in self.jobs.items()},
             "pairs": self.pairs,
-            "commits": self.commits,
             "runs": self.runs,
             "status_runs": self.status_runs,
             "failing_runs": self.failing_runs,
@@ -278,7 +249,6 @@ class ProjectStats:
                 a: {b: [int(x) for x in v] for b, v in row.items()}
                 for a, row in raw["pairs"].items()
             },
-            commits={c: {k: int(v) for k, v in row.items()} for c, row in raw["commits"].items()},
             runs=int(raw["runs"]),
             status_runs=int(raw["status_runs"]),
             failing_runs=int(raw["failing_runs"]),
@@ -286,12 +256,6 @@ class ProjectStats:
             last_share=float(raw["last_share"]),
             trans=[int(x) for x in raw["trans"]],
         )
-
-
-def logit(p: float) -> float:
-    """Log-odds of a probability clipped to [1e-4, 1 - 1e-4]."""
-    p = min(max(p, 1e-4), 1.0 - 1e-4)
-    return math.log(p / (1.0 - p))
 
 
 # --------------------------------------------------------------------------- the selector
@@ -307,7 +271,8 @@ class MatrixSelector:
     or ``"auto"`` (energy, else duration, else equal); ``min_history`` known outcomes are
     needed before a job may be skipped; ``full_run_every`` runs the whole matrix of a project
     every so many runs (0 never); ``max_unseen`` forces a job that has not run for that many
-    runs (0 never); ``co_failure_prior`` shrinks co-failure shares toward zero.
+    runs (0 never); ``prior_strength`` is how many observations the project's pooled rates
+    weigh against a job's own; ``co_failure_prior`` shrinks co-failure shares toward zero.
     """
 
     kind: Final = "MatrixSelector"
@@ -320,6 +285,7 @@ class MatrixSelector:
         min_history: int = 5,
         full_run_every: int = 25,
         max_unseen: int = 10,
+        prior_strength: float = 4.0,
         co_failure_prior: float = 1.0,
     ) -> None:
         self.target_recall = target_recall
@@ -327,6 +293,7 @@ class MatrixSelector:
         self.min_history = min_history
         self.full_run_every = full_run_every
         self.max_unseen = max_unseen
+        self.prior_strength = prior_strength
         self.co_failure_prior = co_failure_prior
 
     # ------------------------------------------------------------------ parameters
@@ -339,6 +306,7 @@ class MatrixSelector:
             "min_history": self.min_history,
             "full_run_every": self.full_run_every,
             "max_unseen": self.max_unseen,
+            "prior_strength": self.prior_strength,
             "co_failure_prior": self.co_failure_prior,
         }
 
@@ -367,53 +335,10 @@ class MatrixSelector:
         self.check_params()
         self.projects_: dict[str, ProjectStats] = {}
         self.prior_: list[float] = [0.05, 0.5, 0.2]
-        rows: list[np.ndarray] = []
-        labels: list[np.ndarray] = []
         for run in as_runs(history):
-            observed = Observation.from_run(run)
-            self.collect_examples(observed, rows, labels)
-            self.learn(observed, full=True)
+            self.learn(Observation.from_run(run), full=True)
         self.prior_ = self.pooled_prior()
-        self.fit_failure_model(rows, labels)
         return self
-
-    def collect_examples(
-        self, observed: Observation, rows: list[np.ndarray], labels: list[np.ndarray]
-    ) -> None:
-        """Append the features and outcomes of the run's known jobs, as seen before the run."""
-        project = self.projects_.get(observed.context.project)
-        if project is None:
-            return
-        names = [n for n in observed.jobs if observed.outcomes.get(n, "") in KNOWN_OUTCOMES]
-        if not names:
-            return
-        stats = [project.jobs.get(name) or JobStats() for name in names]
-        rows.append(self.features(project, stats, observed.context, len(observed.jobs)))
-        labels.append(
-            np.array([observed.outcomes[n] in FAILING_OUTCOMES for n in names], dtype=np.int8)
-        )
-
-    def fit_failure_model(self, rows: list[np.ndarray], labels: list[np.ndarray]) -> None:
-        """Fit the logistic model of P(job fails now) on the examples, stored as plain numbers."""
-        self.coef_ = np.zeros(len(FEATURES))
-        self.intercept_ = logit(self.prior_[0])
-        self.center_ = np.zeros(len(FEATURES))
-        self.scale_ = np.ones(len(FEATURES))
-        if not rows:
-            return
-        x = np.vstack(rows)
-        y = np.concatenate(labels)
-        if y.min() == y.max():
-            self.intercept_ = logit(float(y.mean()))
-            return
-        from sklearn.linear_model import LogisticRegression
-
-        self.center_ = x.mean(axis=0)
-        self.scale_ = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
-        model = LogisticRegression(C=1.0, max_iter=300)
-        model.fit((x - self.center_) / self.scale_, y)
-        self.coef_ = np.asarray(model.coef_[0], dtype=float)
-        self.intercept_ = float(model.intercept_[0])
 
     def update(self, observed: Observation) -> MatrixSelector:
         """Learn from the jobs that ran in one more run; return self."""
@@ -454,7 +379,6 @@ class MatrixSelector:
             project.last_share = len(failing) / len(known)
         self.learn_pairs(project, known, failing)
         self.learn_costs(project, observed)
-        self.remember_commit(project, observed.context.commit, known)
 
     @staticmethod
     def learn_job(
@@ -495,7 +419,9 @@ class MatrixSelector:
             stats.energy_n += 1
 
     @staticmethod
-    def learn_pairs(project: ProjectStats, known: Mapping[str, int], failing: Sequence[str]) -> None:
+    def learn_pairs(
+        project: ProjectStats, known: Mapping[str, int], failing: Sequence[str]
+    ) -> None:
         """Count, for each failing job A and each other known job B, whether B failed too."""
         for a in failing:
             row = project.pairs.setdefault(a, {})
@@ -508,15 +434,6 @@ class MatrixSelector:
                 else:
                     cell[0] += 1
                     cell[1] += bad
-
-    @staticmethod
-    def remember_commit(project: ProjectStats, commit: str | None, known: Mapping[str, int]) -> None:
-        """Remember the known outcomes of a commit, forgetting the oldest commits."""
-        if not commit or not known:
-            return
-        project.commits.setdefault(commit, {}).update(known)
-        while len(project.commits) > COMMIT_MEMORY:
-            del project.commits[next(iter(project.commits))]
 
     def pooled_prior(self) -> list[float]:
         """Pooled rates over every project: [P(f|p), P(f|f), failing-run rate]."""
@@ -544,82 +461,27 @@ class MatrixSelector:
         rate = (project.failing_runs + weight * prior[2]) / (project.status_runs + weight)
         return a, b, rate
 
-    def features(
-        self,
-        project: ProjectStats,
-        stats: Sequence[JobStats],
-        context: RunContext,
-        n_jobs: int,
-    ) -> np.ndarray:
-        """One feature row per job (see :data:`FEATURES`), from what is known before the run."""
-        a, _, rate = self.project_rates(project)
-        event = context.event or ""
-        commit = project.commits.get(context.commit or "", None)
-        share = project.last_share
-        common = (
-            logit(rate),
-            share,
-            1.0 if share > 0 else 0.0,
-            1.0 if event == "pull_request" else 0.0,
-            1.0 if event == "cron" else 0.0,
-            1.0 if event not in ("", "push", "pull_request", "cron") else 0.0,
-            math.log(max(n_jobs, 1)),
-        )
-        rows = np.empty((len(stats), len(FEATURES)))
+    def job_rates(self, job: JobStats, rates: tuple[float, float, float]) -> tuple[float, float]:
+        """A job's P(fail | passed last) and P(fail | failed last), shrunk toward its project's."""
+        strength = self.prior_strength
+        pp, pf, fp, ff = job.trans
+        a = (pf + strength * rates[0]) / (pp + pf + strength)
+        b = (ff + strength * rates[1]) / (fp + ff + strength)
+        return a, b
+
+    def fail_probabilities(self, project: ProjectStats, stats: Sequence[JobStats]) -> np.ndarray:
+        """P(each job fails now): its pass/fail chain ``since + 1`` steps after its last outcome."""
+        rates = self.project_rates(project)
+        out = np.empty(len(stats))
         for index, job in enumerate(stats):
-            rows[index] = self.job_row(project, job, common, a, commit, "")
-        return rows
-
-    @staticmethod
-    def job_row(
-        project: ProjectStats,
-        job: JobStats,
-        common: tuple[float, ...],
-        base: float,
-        commit: Mapping[str, int] | None,
-        name: str,
-    ) -> list[float]:
-        """The feature row of one job."""
-        failed_last = 1.0 if job.last == 1 else 0.0
-        unseen = math.log1p(job.since)
-        since_failure = project.runs - job.last_fail_run if job.last_fail_run >= 0 else 0
-        fail_rate = (job.fails + 2.0 * base) / (job.seen + 2.0)
-        lone_rate = (job.lone_fails + base) / (job.seen + 2.0)
-        outcome = commit.get(name, -1) if commit is not None else -1
-        return [
-            failed_last,
-            1.0 if job.last < 0 else 0.0,
-            unseen,
-            1.0 if job.last_fail_run < 0 else 0.0,
-            math.log1p(since_failure),
-            logit(fail_rate),
-            logit(lone_rate),
-            common[0],
-            common[1],
-            common[2],
-            common[3],
-            common[4],
-            common[5],
-            1.0 if outcome == 1 else 0.0,
-            1.0 if outcome == 0 else 0.0,
-            common[6],
-            failed_last * common[1],
-            failed_last * unseen,
-        ]
-
-    def fail_probabilities(
-        self, project: ProjectStats, names: Sequence[str], stats: Sequence[JobStats], context: RunContext
-    ) -> np.ndarray:
-        """P(each job fails in this run) from the logistic model."""
-        rows = self.features(project, stats, context, len(names))
-        commit = project.commits.get(context.commit or "")
-        if commit is not None:
-            for index, name in enumerate(names):
-                outcome = commit.get(name, -1)
-                rows[index, 13] = 1.0 if outcome == 1 else 0.0
-                rows[index, 14] = 1.0 if outcome == 0 else 0.0
-        z = ((rows - self.center_) / self.scale_) @ self.coef_ + self.intercept_
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
+            a, b = self.job_rates(job, rates)
+            if job.last < 0:
+                out[index] = max(a, rates[2])
+                continue
+            lam = b - a
+            stationary = a / (1.0 - lam) if lam < 1.0 else b
+            out[index] = stationary + (job.last - stationary) * lam ** (job.since + 1)
+        return out
 
     def persist_probabilities(
         self, project: ProjectStats, stats: Sequence[JobStats], fail_p: np.ndarray
@@ -629,8 +491,7 @@ class MatrixSelector:
         out = np.zeros(len(stats))
         for index, job in enumerate(stats):
             if job.last == 1:
-                fp, ff = job.trans[2], job.trans[3]
-                b = (ff + 4.0 * rates[1]) / (fp + ff + 4.0)
+                _, b = self.job_rates(job, rates)
                 out[index] = min(float(fail_p[index]), b ** (job.since + 1))
         return out
 
@@ -660,13 +521,13 @@ class MatrixSelector:
         stats = [project.jobs.get(name) or JobStats() for name in names]
         allowed = [self.is_allowed_to_fail(s) for s in stats]
         forced = [self.forced_reason(s) for s in stats]
-        reasons = {name: why for name, why in zip(names, forced) if why}
+        reasons = {name: why for name, why in zip(names, forced, strict=True) if why}
         counted = np.array([not a for a in allowed], dtype=bool)
-        fail_p = np.where(counted, self.fail_probabilities(project, names, stats, context), 0.0)
+        fail_p = np.where(counted, self.fail_probabilities(project, stats), 0.0)
         persist = self.persist_probabilities(project, stats, fail_p)
         risk_matrix = self.risk_matrix(project, names, stats, fail_p, persist)
         chosen = np.array([why is not None for why in forced], dtype=bool)
-        if not chosen.any() and counted.any():
+        if not chosen.any():
             first = int(np.argmax(np.where(counted, fail_p, -1.0)))
             chosen[first] = True
             reasons[names[first]] = "at least one job runs"
@@ -714,7 +575,7 @@ class MatrixSelector:
         risk = np.minimum(risk, fail_p[:, None])
         risk = np.minimum(risk, (1.0 - fail_p)[None, :])
         np.fill_diagonal(risk, 0.0)
-        return risk
+        return np.asarray(risk, dtype=float)
 
     def job_costs(self, stats: Sequence[JobStats]) -> np.ndarray:
         """Relative cost of each job (mean 1) under the ``cost`` parameter."""
@@ -799,7 +660,7 @@ class MatrixSelector:
             )
         best_name, best_share, best_n = "", -1.0, 0
         row = project.pairs.get(name, {})
-        for other, flag in zip(names, chosen):
+        for other, flag in zip(names, chosen, strict=True):
             cell = row.get(other)
             if flag and cell is not None and cell[0] and cell[1] / cell[0] > best_share:
                 best_name, best_share, best_n = other, cell[1] / cell[0], cell[0]
@@ -824,11 +685,6 @@ class MatrixSelector:
         self.check_fitted()
         state = {
             "prior": self.prior_,
-            "features": list(FEATURES),
-            "coef": [float(x) for x in self.coef_],
-            "intercept": float(self.intercept_),
-            "center": [float(x) for x in self.center_],
-            "scale": [float(x) for x in self.scale_],
             "projects": {name: p.to_dict() for name, p in self.projects_.items()},
         }
         write_model(path, self.kind, self.get_params(), state)
@@ -841,14 +697,8 @@ class MatrixSelector:
             model = cls(**data["params"])
             model.check_params()
             state = data["state"]
-            if list(state["features"]) != list(FEATURES):
-                raise ValueError("feature list differs from this version's")
             model.projects_ = {k: ProjectStats.from_dict(v) for k, v in state["projects"].items()}
             model.prior_ = [float(x) for x in state["prior"]]
-            model.coef_ = np.array([float(x) for x in state["coef"]])
-            model.intercept_ = float(state["intercept"])
-            model.center_ = np.array([float(x) for x in state["center"]])
-            model.scale_ = np.array([float(x) for x in state["scale"]])
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise InputError(str(path), f"model state is damaged ({exc})") from None
         return model

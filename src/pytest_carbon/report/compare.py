@@ -21,6 +21,10 @@ from pytest_carbon.report.units import format_energy, format_mass
 #: The default "what if elsewhere" set: the greenest cloud region, a few grids people run CI on.
 DEFAULT_REGIONS: Final = ("greenest", "SWE", "FRA", "GBR", "USA", "DEU", "IND", "gcp:us-central1")
 GREENEST: Final = "greenest"
+REGION_FIX: Final = (
+    "use an ISO 3166 alpha-3 code such as FRA, a codecarbon cloud region such as "
+    "gcp:europe-west9, 'greenest' or 'none'."
+)
 
 
 @final
@@ -82,6 +86,18 @@ def resolve_region(key: str) -> Region:
         g_per_kwh=intensity.g_per_kwh,
         source=intensity.source,
     )
+
+
+def region_keys(items: str | Iterable[str]) -> tuple[str, ...]:
+    """Grids named in a comma-separated text or list, resolved and deduplicated.
+
+    ``none`` alone means no grid. Raise :class:`UnknownRegionError` for an unknown name.
+    """
+    texts = [items] if isinstance(items, str) else list(items)
+    keys = [key.strip() for text in texts for key in str(text).split(",") if key.strip()]
+    if [key.lower() for key in keys] == ["none"]:
+        return ()
+    return tuple(dict.fromkeys(resolve_region(key).key for key in keys))
 
 
 def compare_regions(energy_kwh: float, keys: Iterable[str]) -> list[RegionFigure]:
@@ -175,8 +191,9 @@ class BaselineDiff:
         return percent(self.common_before_kwh, self.common_after_kwh)
 
     def biggest(self, n: int) -> list[TestChange]:
-        """The ``n`` tests whose energy changed most, in either direction."""
-        ordered = sorted(self.changes, key=lambda c: (-abs(c.delta_kwh), c.nodeid))
+        """The ``n`` tests whose energy changed most, either way (unchanged ones left out)."""
+        moved = [change for change in self.changes if change.delta_kwh != 0]
+        ordered = sorted(moved, key=lambda c: (-abs(c.delta_kwh), c.nodeid))
         return ordered[: max(n, 0)]
 
 

@@ -18,13 +18,14 @@ from pytest_carbon.report.units import comparison, format_energy, format_mass, f
 
 CHART_WIDTH: Final = 760
 LABEL_WIDTH: Final = 300
-VALUE_WIDTH: Final = 90
+VALUE_WIDTH: Final = 170
 ROW_HEIGHT: Final = 24
 LABEL_CHARS: Final = 44
 
 STYLE: Final = """
 :root { --fg: #1b1f23; --muted: #57606a; --line: #d0d7de; --bar: #2e7d32; --bg: #ffffff;
-  --cpu: #1565c0; --ram: #8e24aa; --gpu: #ef6c00; --rest: #9e9e9e; --head: #f6f8fa; }
+  --cpu: #1565c0; --ram: #8e24aa; --gpu: #ef6c00; --rest: #9e9e9e; --head: #f6f8fa;
+  --this: #0d47a1; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
   background: var(--bg); margin: 0 auto; max-width: 1100px; padding: 24px; }
@@ -37,7 +38,7 @@ h1 { font-size: 1.6em; margin: 0 0 4px; } h2 { font-size: 1.2em; margin: 32px 0 
 svg { width: 100%; height: auto; display: block; }
 svg text { font: 12px system-ui, sans-serif; fill: var(--fg); }
 svg .bar { fill: var(--bar); } svg .cpu { fill: var(--cpu); } svg .ram { fill: var(--ram); }
-svg .gpu { fill: var(--gpu); } svg .rest { fill: var(--rest); }
+svg .gpu { fill: var(--gpu); } svg .rest { fill: var(--rest); } svg .this { fill: var(--this); }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; }
 th { background: var(--head); position: sticky; top: 0; }
@@ -58,8 +59,9 @@ dt { font-weight: 600; } dd { margin: 0; }
 SCRIPT: Final = """
 (function () {
   function sortTable(table, column, header) {
-    var descending = header.getAttribute("aria-sort") !== "descending";
     var numeric = header.dataset.type === "number";
+    var current = header.getAttribute("aria-sort");
+    var descending = current === "none" ? numeric : current === "ascending";
     var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (a, b) {
@@ -104,8 +106,10 @@ def clip(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
-def bar_chart(title: str, rows: Sequence[tuple[str, float, str]]) -> str:
-    """A horizontal SVG bar chart of ``(label, value, value text)`` rows."""
+def bar_chart(
+    title: str, rows: Sequence[tuple[str, float, str]], highlight: str | None = None
+) -> str:
+    """A horizontal SVG bar chart of ``(label, value, value text)`` rows; ``highlight`` a label."""
     if not rows:
         return ""
     largest = max(value for _, value, _ in rows) or 1.0
@@ -121,7 +125,8 @@ def bar_chart(title: str, rows: Sequence[tuple[str, float, str]]) -> str:
         parts.append(
             f"<g><title>{esc(label)}: {esc(text)}</title>"
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">{esc(clip(label))}</text>'
-            f'<rect class="bar" x="{LABEL_WIDTH}" y="{y + 3}" width="{width:.1f}" height="16" '
+            f'<rect class="{"this" if label == highlight else "bar"}" x="{LABEL_WIDTH}" '
+            f'y="{y + 3}" width="{width:.1f}" height="16" '
             f'rx="2"/><text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">{esc(text)}</text></g>'
         )
     parts.append("</svg>")
@@ -257,9 +262,10 @@ def components_section(report: SessionReport) -> str:
 
 def regions_section(report: SessionReport, figures: Sequence[RegionFigure]) -> str:
     """The same energy's emissions on other grids."""
+    this_run = f"this run: {report.intensity.country_name or 'unknown'}"
     rows = [
         (
-            f"this run: {report.intensity.country_name or 'unknown'}",
+            this_run,
             report.emissions_g,
             f"{format_mass(report.emissions_g)} ({report.intensity.g_per_kwh:.4g} g/kWh)",
         )
@@ -276,7 +282,7 @@ def regions_section(report: SessionReport, figures: Sequence[RegionFigure]) -> s
     return (
         f"<h2>What if elsewhere</h2><p class=muted>The same "
         f"{esc(format_energy(report.energy_kwh))} on other grids (codecarbon's offline data).</p>"
-        + bar_chart("Emissions of this run on other grids", rows)
+        + bar_chart("Emissions of this run on other grids", rows, highlight=this_run)
     )
 
 

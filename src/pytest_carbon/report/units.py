@@ -11,19 +11,20 @@ LED_BULB_W: Final = 10.0
 
 
 def format_energy(kwh: float) -> str:
-    """Energy in the unit a person reads best: J, Wh or kWh."""
-    joules = kwh * 3.6e6
+    """Energy in the unit a person reads best: µJ, mJ, J, Wh or kWh (3 significant digits)."""
+    joules = float(f"{kwh * 3.6e6:.3g}")
     if joules == 0:
         return "0 J"
-    if abs(joules) < 1e-3:
+    size = abs(joules)
+    if size < 1e-3:
         return f"{joules * 1e6:.3g} µJ"
-    if abs(joules) < 1:
+    if size < 1:
         return f"{joules * 1e3:.3g} mJ"
-    if abs(joules) < 3600:
+    if size < 3600:
         return f"{joules:.3g} J"
-    if abs(kwh) < 1:
-        return f"{kwh * 1e3:.3g} Wh"
-    return f"{kwh:.3g} kWh"
+    if size < 3.6e6:
+        return f"{joules / 3600:.3g} Wh"
+    return f"{joules / 3.6e6:.3g} kWh"
 
 
 def format_mass(grams: float) -> str:

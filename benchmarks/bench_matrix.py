@@ -1,0 +1,169 @@
+"""Benchmark of the matrix selector on the shared CI history.
+
+Runs the full honest replay (selector curve and Mozilla-style baseline), times ``fit`` on the
+whole history and ``plan`` on every replayed run, records the peak memory, prints a markdown
+section and writes it into ``docs/performance.md`` under ``## Matrix selector``.
+
+    python benchmarks/bench_matrix.py [HISTORY.csv.gz] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_carbon.matrix.cli import DEFAULT_BASELINE, DEFAULT_CURVE, evaluate
+from pytest_carbon.matrix.history import LoadNotes, group_runs, load_history
+from pytest_carbon.matrix.replay import ReplayConfig, split_history
+from pytest_carbon.matrix.selector import MatrixSelector, context_of
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "travis-python-dev.csv.gz"
+DOC = REPO / "docs" / "performance.md"
+HEADING = "## Matrix selector"
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 / 1024.0 if sys.platform == "darwin" else peak / 1024.0
+
+
+def time_plans(selector: MatrixSelector, runs: list[Any]) -> list[float]:
+    """Milliseconds of one ``plan`` call per run (no updates in between)."""
+    timings = []
+    for run in runs:
+        started = time.perf_counter()
+        selector.plan(run.job_names, context_of(run))
+        timings.append(1000.0 * (time.perf_counter() - started))
+    return sorted(timings)
+
+
+def measure(path: Path) -> dict[str, Any]:
+    """Every figure of the section."""
+    started = time.perf_counter()
+    notes = LoadNotes()
+    runs = group_runs(load_history([path], with_tests=False, notes=notes))
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    selector = MatrixSelector().fit(runs)
+    fit_s = time.perf_counter() - started
+    sample = runs[-20000:]
+    plans = time_plans(selector, sample)
+    largest = max(runs, key=lambda run: len(run.jobs))
+    big = time_plans(selector, [largest] * 20)
+    del selector
+    split = split_history(runs, ReplayConfig())
+    started = time.perf_counter()
+    report = evaluate(split, 0.99, DEFAULT_CURVE, DEFAULT_BASELINE)
+    evaluate_s = time.perf_counter() - started
+    return {
+        "runs": len(runs),
+        "jobs": sum(len(run.jobs) for run in runs),
+        "left_out_rows": notes.skipped_rows,
+        "load_s": load_s,
+        "fit_s": fit_s,
+        "plan_ms_mean": sum(plans) / len(plans),
+        "plan_ms_p99": plans[int(0.99 * (len(plans) - 1))],
+        "plan_ms_largest": big[len(big) // 2],
+        "largest_jobs": len(largest.jobs),
+        "evaluate_s": evaluate_s,
+        "peak_mb": peak_memory_mb(),
+        "report": report,
+    }
+
+
+def percent(value: float | None) -> str:
+    """A share as a percentage."""
+    return "n/a" if value is None else f"{100.0 * value:.1f} %"
+
+
+def render(figures: dict[str, Any], path: Path) -> str:
+    """The markdown section."""
+    report = figures["report"]
+    lines = [
+        HEADING,
+        "",
+        f"Measured with `python benchmarks/bench_matrix.py {path.name}` on "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}.",
+        "",
+        f"History: {figures['runs']:,} runs, {figures['jobs']:,} jobs "
+        f"({figures['left_out_rows']:,} rows without a start time left out). "
+        f"Replay: {report['projects']} projects with at least 50 usable runs, "
+        f"{report['runs']:,} runs replayed ({report['failing_runs']:,} failing) after training "
+        f"on the first 80 % of each project's runs.",
+        "",
+        "| model | setting | failing-run recall | jobs skipped | job time saved |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in report["curve"]:
+        lines.append(
+            f"| selector | target_recall {entry['target_recall']:g} | "
+            f"{percent(entry['failing_run_recall'])} | {percent(entry['jobs_skipped_share'])} | "
+            f"{percent(entry['time_saved_share'])} |"
+        )
+    for entry in report["baseline"]:
+        lines.append(
+            f"| Mozilla-style baseline | min_confidence {entry['min_confidence']:g} | "
+            f"{percent(entry['failing_run_recall'])} | {percent(entry['jobs_skipped_share'])} | "
+            f"{percent(entry['time_saved_share'])} |"
+        )
+    lines += [
+        "",
+        "Job time saved counts the jobs whose test duration is recorded. The selector's periodic "
+        "full runs are part of the replay and count as nothing skipped.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| load and group the history | {figures['load_s']:.1f} s |",
+        f"| `fit` on the whole history | {figures['fit_s']:.1f} s |",
+        f"| `plan`, mean over the last 20,000 runs | {figures['plan_ms_mean']:.3f} ms |",
+        f"| `plan`, 99th percentile | {figures['plan_ms_p99']:.3f} ms |",
+        f"| `plan`, largest matrix ({figures['largest_jobs']} jobs) | "
+        f"{figures['plan_ms_largest']:.1f} ms |",
+        f"| full evaluation (fit, {len(report['curve'])} selector and "
+        f"{len(report['baseline'])} baseline replays) | {figures['evaluate_s']:.0f} s |",
+        f"| peak memory (whole benchmark) | {figures['peak_mb']:.0f} MiB |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(section: str) -> None:
+    """Replace (or add) the ``## Matrix selector`` section of docs/performance.md."""
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
+    start = text.find(HEADING + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(HEADING))
+        tail = "" if end < 0 else text[end + 1 :]
+        text = text[:start] + section + ("\n" + tail if tail else "")
+    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("history", nargs="?", default=str(DATA))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    path = Path(args.history)
+    if not path.is_file():
+        print(f"history file {path.name} not found; pass its path", file=sys.stderr)
+        return 2
+    section = render(measure(path), path)
+    print(section)
+    if not args.no_write:
+        write_section(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

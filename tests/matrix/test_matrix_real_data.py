@@ -1,0 +1,40 @@
+"""A slice of real CI history: the loaders and the replay hold up on it."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from matrix_helpers import DATA_FILE
+
+from pytest_carbon.matrix.history import OUTCOMES, LoadNotes, group_runs, iter_csv
+from pytest_carbon.matrix.replay import ReplayConfig, replay, split_history
+from pytest_carbon.matrix.selector import MatrixSelector
+
+pytestmark = [
+    pytest.mark.data,
+    pytest.mark.skipif(
+        not DATA_FILE.is_file(),
+        reason=f"the shared CI history {DATA_FILE.name} is not next to the repository",
+    ),
+]
+
+
+def test_first_rows_of_the_real_history_load_and_replay() -> None:
+    notes = LoadNotes()
+    records = list(itertools.islice(iter_csv(DATA_FILE, notes=notes), 20000))
+    assert len(records) == 20000
+    assert {record.outcome for record in records} <= set(OUTCOMES)
+    runs = group_runs(records)
+    assert all(run.jobs for run in runs)
+    assert [run.started_at for run in runs] == sorted(run.started_at for run in runs)
+    split = split_history(runs, ReplayConfig(min_runs=50))
+    assert split.projects >= 3
+    assert split.test
+    everything = replay(MatrixSelector(full_run_every=1), split, "full")
+    assert everything.failing_run_recall == 1.0
+    assert everything.jobs_skipped_share == 0.0
+    result = replay(MatrixSelector(target_recall=0.9), split, "selector")
+    assert result.failing_runs == everything.failing_runs > 0
+    assert 0.0 < result.jobs_skipped_share < 1.0
+    assert result.mean_plan_ms < 50.0

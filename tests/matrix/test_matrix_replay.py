@@ -1,0 +1,100 @@
+"""The honest replay: time order, only planned outcomes revealed, failing runs counted right."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from matrix_helpers import make_runs
+
+from pytest_carbon.matrix.baseline import MozillaBaseline
+from pytest_carbon.matrix.history import Run
+from pytest_carbon.matrix.replay import ReplayConfig, is_failing, replay, split_history
+from pytest_carbon.matrix.selector import MatrixSelector, Observation, Plan, RunContext, Skip
+
+
+class SpySelector:
+    """Runs only job ``a`` and records what the replay shows it."""
+
+    def __init__(self) -> None:
+        self.fitted: list[Run] = []
+        self.seen: list[Observation] = []
+        self.plans: list[Plan] = []
+
+    def fit(self, history: Iterable[Run]) -> SpySelector:
+        self.fitted = list(history)
+        return self
+
+    def plan(self, jobs: Sequence[str], context: RunContext | None = None) -> Plan:
+        plan = Plan(("a",), tuple(Skip(job, "spy") for job in jobs if job != "a"))
+        self.plans.append(plan)
+        return plan
+
+    def update(self, observed: Observation) -> SpySelector:
+        self.seen.append(observed)
+        return self
+
+
+def history() -> list[Run]:
+    """Two projects; b fails in every 5th run of acme."""
+    acme = make_runs(["pfp" if i % 5 == 4 else "ppp" for i in range(20)])
+    other = make_runs(["ppp"] * 4, project="tiny", start=100)
+    return acme + other
+
+
+def test_replay_reveals_only_the_outcomes_of_planned_jobs() -> None:
+    split = split_history(history(), ReplayConfig(min_runs=10))
+    spy = SpySelector()
+    result = replay(spy, split, "spy")
+    assert len(spy.fitted) == 16
+    assert len(spy.seen) == 4
+    assert all(set(seen.outcomes) == {"a"} for seen in spy.seen)
+    assert all(seen.run_status is None for seen in spy.seen)
+    assert [seen.context.started_at for seen in spy.seen] == sorted(
+        seen.context.started_at or "" for seen in spy.seen
+    )
+    assert (result.failing_runs, result.caught_runs) == (1, 0)
+    assert result.jobs_skipped_share == 2 / 3
+
+
+def test_projects_with_too_few_usable_runs_are_left_out() -> None:
+    split = split_history(history(), ReplayConfig(min_runs=10))
+    assert split.projects == 1
+    assert {run.project for run in split.train + split.test} == {"acme@app"}
+
+
+def test_passed_run_with_a_failed_job_is_not_failing() -> None:
+    (allowed,) = make_runs(["pfp"], statuses=["passed"])
+    (errored,) = make_runs(["pfp"], statuses=["errored"])
+    (hidden,) = make_runs(["pup"], statuses=["failed"])
+    config = ReplayConfig()
+    assert not is_failing(allowed, config)
+    assert not is_failing(errored, config)
+    assert is_failing(errored, ReplayConfig(errored_as_failing=True))
+    assert not is_failing(hidden, config)  # no visible failed job: cannot be caught
+
+
+def test_runs_with_fewer_than_two_known_jobs_are_not_usable() -> None:
+    runs = make_runs(["puu"] * 12 + ["ppp"] * 12)
+    split = split_history(runs, ReplayConfig(min_runs=10))
+    assert len(split.train) + len(split.test) == 12
+
+
+def test_full_runs_every_run_catch_every_failing_run() -> None:
+    split = split_history(history(), ReplayConfig(min_runs=10, train_share=0.5))
+    result = replay(MatrixSelector(full_run_every=1), split, "full")
+    assert result.failing_runs == 2
+    assert result.failing_run_recall == 1.0
+    assert result.jobs_skipped_share == 0.0
+    assert result.full_runs == result.runs
+
+
+def test_baseline_and_selector_replay_on_the_same_split() -> None:
+    runs = make_runs(["ffp" if i % 7 == 3 else "ppp" for i in range(200)])
+    split = split_history(runs, ReplayConfig(min_runs=50))
+    quiet = MatrixSelector(0.9, full_run_every=0, max_unseen=0)
+    selector = replay(quiet, split, "selector")
+    baseline = replay(MozillaBaseline(0.9), split, "baseline")
+    assert selector.failing_runs == baseline.failing_runs == 6
+    assert selector.failing_run_recall == baseline.failing_run_recall == 1.0
+    assert selector.jobs_skipped_share > 0.3
+    assert baseline.jobs_skipped_share > 0.3

@@ -1,0 +1,182 @@
+"""The selector and the Mozilla-style baseline on small hand-made histories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matrix_helpers import make_runs
+
+from pytest_carbon.errors import InputError
+from pytest_carbon.matrix.baseline import MozillaBaseline
+from pytest_carbon.matrix.history import Run
+from pytest_carbon.matrix.selector import MatrixSelector, Observation, RunContext
+
+CONTEXT = RunContext(project="acme@app")
+
+
+def paired_history(runs: int = 200) -> list[Run]:
+    """a and b always fail together (every 10th run); c never fails."""
+    return make_runs(["ffp" if i % 10 == 3 else "ppp" for i in range(runs)])
+
+
+def quiet_selector(**params: object) -> MatrixSelector:
+    """A selector without periodic full runs or forced refreshes."""
+    return MatrixSelector(full_run_every=0, max_unseen=0, **params)  # type: ignore[arg-type]
+
+
+def test_init_only_stores_parameters_and_fit_returns_self() -> None:
+    selector = MatrixSelector(target_recall=0.9, cost="jobs")
+    assert selector.get_params()["target_recall"] == 0.9
+    assert not [name for name in vars(selector) if name.endswith("_")]
+    history = paired_history(30)
+    assert selector.fit(history) is selector
+    assert hasattr(selector, "projects_")
+
+
+def test_planning_before_fitting_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        MatrixSelector().plan(["a"])
+
+
+def test_bad_parameters_are_refused_at_fit() -> None:
+    with pytest.raises(ValueError, match="target_recall"):
+        MatrixSelector(target_recall=1.5).fit(paired_history(5))
+
+
+def test_one_of_two_jobs_that_always_fail_together_is_skipped() -> None:
+    selector = quiet_selector(target_recall=0.9).fit(paired_history())
+    plan = selector.plan(["a", "b", "c"], CONTEXT)
+    assert plan.run
+    assert set(plan.run) | set(plan.skipped) == {"a", "b", "c"}
+    assert len({"a", "b"} & set(plan.run)) == 1
+    (pair_skip,) = [s for s in plan.skip if s.job in ("a", "b")]
+    assert "in 100 % of 20 co-failure(s)" in pair_skip.reason
+
+
+def test_a_job_that_just_failed_runs_next_time() -> None:
+    history = paired_history(100) + make_runs(["ppf"], start=100)
+    selector = quiet_selector(target_recall=0.9).fit(history)
+    plan = selector.plan(["a", "b", "c"], CONTEXT)
+    assert "c" in plan.run
+
+
+def test_jobs_without_enough_history_always_run() -> None:
+    selector = quiet_selector(target_recall=0.5).fit(paired_history())
+    plan = selector.plan(["a", "b", "c", "new"], CONTEXT)
+    assert "new" in plan.run
+    assert "needs 5" in plan.reasons["new"]
+
+
+def test_unknown_project_runs_everything() -> None:
+    history = paired_history() + make_runs(["pp"], jobs=("x", "y"), project="other")
+    selector = quiet_selector().fit(history)
+    plan = selector.plan(["a", "b"], RunContext(project="nobody"))
+    assert plan.full
+    assert plan.run == ("a", "b")
+
+
+def test_allowed_to_fail_cell_is_skipped_with_its_reason() -> None:
+    patterns = ["ppf" if i % 4 == 0 else "ppp" for i in range(80)]
+    statuses = ["passed"] * 80
+    selector = quiet_selector(target_recall=0.9).fit(make_runs(patterns, statuses=statuses))
+    plan = selector.plan(["a", "b", "c"], CONTEXT)
+    (skip,) = [s for s in plan.skip if s.job == "c"]
+    assert skip.reason.startswith("allowed to fail")
+
+
+def test_periodic_full_run_comes_every_n_runs() -> None:
+    selector = MatrixSelector(target_recall=0.5, full_run_every=3, max_unseen=0)
+    selector.fit(paired_history())
+    fulls = []
+    for index in range(6):
+        plan = selector.plan(["a", "b", "c"], CONTEXT)
+        fulls.append(plan.full)
+        run = make_runs(["ppp"], start=500 + index)[0]
+        selector.update(Observation.from_run(run, plan.run))
+    assert fulls.count(True) == 2
+    assert not all(fulls)
+
+
+def test_update_learns_from_revealed_failures_only() -> None:
+    selector = quiet_selector(target_recall=0.9).fit(paired_history())
+    before = selector.plan(["a", "b", "c"], CONTEXT)
+    assert "c" in before.skipped
+    run = make_runs(["ppf"], start=900)[0]
+    selector.update(Observation.from_run(run, ["a", "b", "c"]))
+    assert "c" in selector.plan(["a", "b", "c"], CONTEXT).run
+
+
+def test_save_and_load_give_the_same_plan(tmp_path: Path) -> None:
+    selector = quiet_selector(target_recall=0.9).fit(paired_history())
+    path = tmp_path / "model.json"
+    selector.save(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["format_version"] == 1
+    assert "pytest-carbon" in document["versions"]
+    loaded = MatrixSelector.load(path)
+    assert loaded.get_params() == selector.get_params()
+    assert loaded.plan(["a", "b", "c"], CONTEXT) == selector.plan(["a", "b", "c"], CONTEXT)
+
+
+def test_loading_an_unknown_format_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    quiet_selector().fit(paired_history(20)).save(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["format_version"] = 2
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(InputError, match="unsupported model format_version 2"):
+        MatrixSelector.load(path)
+
+
+def test_loading_a_baseline_as_a_selector_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    MozillaBaseline().fit(paired_history(20)).save(path)
+    with pytest.raises(InputError, match="expected 'MatrixSelector'"):
+        MatrixSelector.load(path)
+
+
+def test_damaged_model_state_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    quiet_selector().fit(paired_history(20)).save(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["state"]["prior"] = "oops"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(InputError, match="damaged"):
+        MatrixSelector.load(path)
+
+
+def test_baseline_runs_one_job_per_equivalence_set(tmp_path: Path) -> None:
+    baseline = MozillaBaseline(0.9, min_support=5).fit(paired_history())
+    plan = baseline.plan(["a", "b", "c"], CONTEXT)
+    assert "c" in plan.run
+    assert len({"a", "b"} & set(plan.run)) == 1
+    path = tmp_path / "baseline.json"
+    baseline.save(path)
+    assert MozillaBaseline.load(path).plan(["a", "b", "c"], CONTEXT) == plan
+
+
+def test_baseline_keeps_jobs_that_fail_apart() -> None:
+    history = make_runs(["fpp" if i % 2 else "pfp" for i in range(40)])
+    plan = MozillaBaseline(0.5).fit(history).plan(["a", "b", "c"], CONTEXT)
+    assert {"a", "b"} <= set(plan.run)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    patterns=st.lists(st.text(alphabet="pfu", min_size=4, max_size=4), min_size=1, max_size=40),
+    target=st.floats(min_value=0.5, max_value=1.0),
+)
+def test_every_plan_partitions_the_matrix_and_runs_something(
+    patterns: list[str], target: float
+) -> None:
+    jobs = ("a", "b", "c", "d")
+    selector = MatrixSelector(target_recall=target, min_history=1).fit(make_runs(patterns, jobs))
+    plan = selector.plan(list(jobs), CONTEXT)
+    assert sorted(plan.run + plan.skipped) == sorted(jobs)
+    assert not set(plan.run) & set(plan.skipped)
+    assert plan.run
+    assert all(skip.reason for skip in plan.skip)
