@@ -79,15 +79,31 @@ def fetch_pypi_suite(spec: str) -> Suite:
     if not target.exists():
         download = Path(tempfile.mkdtemp())
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             "-d", str(download), spec],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(download),
+                spec,
+            ],
             check=True,
         )
         (archive,) = download.glob("*.tar.gz")
         with tarfile.open(archive) as tar:
             tar.extractall(CACHE, filter="data")
-        unpacked = next(p for p in CACHE.iterdir() if p.is_dir() and p.name.lower().replace(
-            "_", "-").startswith(name.lower()) and p.name.endswith(version))
+        unpacked = next(
+            p
+            for p in CACHE.iterdir()
+            if p.is_dir()
+            and p.name.lower().replace("_", "-").startswith(name.lower())
+            and p.name.endswith(version)
+        )
         if unpacked != target:
             unpacked.rename(target)
         shutil.rmtree(download)
@@ -106,8 +122,19 @@ def run_once(suite: Suite, mode: str, extra: list[str]) -> dict[str, float]:
     )
     env["CARBON_BENCH_PROBE"] = str(probe)
     env["CARBON_BENCH_LAUNCH"] = repr(time.time())
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "_probe",
-               *MODES[mode], *extra, *suite.args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "_probe",
+        *MODES[mode],
+        *extra,
+        *suite.args,
+    ]
     done = subprocess.run(command, cwd=suite.path, env=env, capture_output=True, text=True)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{mode} run of {suite.name} failed:\n{done.stdout[-2000:]}{done.stderr}")
@@ -116,12 +143,14 @@ def run_once(suite: Suite, mode: str, extra: list[str]) -> dict[str, float]:
     return timings
 
 
-def measure(suite: Suite, rounds: int, modes: list[str], extra: list[str]) -> dict[str, list[dict[str, float]]]:
+def measure(
+    suite: Suite, rounds: int, modes: list[str], extra: list[str]
+) -> dict[str, list[dict[str, float]]]:
     """Paired alternating runs: each round runs every mode once, the order rotating."""
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     run_once(suite, modes[0], extra)  # warm-up: bytecode caches, disk cache
     for round_ in range(rounds):
-        order = modes[round_ % len(modes):] + modes[: round_ % len(modes)]
+        order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
         for mode in order:
             runs[mode].append(run_once(suite, mode, extra))
         print(f"  round {round_ + 1}/{rounds} done", file=sys.stderr)
@@ -149,9 +178,7 @@ def summarise(name: str, runs: dict[str, list[dict[str, float]]]) -> list[str]:
     rows = []
     for mode in runs:
         if mode == "plain":
-            rows.append(
-                f"| {name} | {tests:,} | plain | {plain_total:.2f} s | 1.000 | — | — | — |"
-            )
+            rows.append(f"| {name} | {tests:,} | plain | {plain_total:.2f} s | 1.000 | — | — | — |")
             continue
         per_test = paired(runs, mode, "loop") / tests * 1e6
         startup = paired(runs, mode, "launch_to_loop")
@@ -225,7 +252,9 @@ def main() -> int:
             rows += summarise(suite.name, measure(suite, args.rounds, modes, extra))
             print("\n".join([*HEADER, *rows]))
     if args.write:
-        write_section(rows, "python " + " ".join(["benchmarks/bench_overhead.py", *sys.argv[1:]]), args.rounds)
+        write_section(
+            rows, "python " + " ".join(["benchmarks/bench_overhead.py", *sys.argv[1:]]), args.rounds
+        )
     return 0
 
 

@@ -13,14 +13,6 @@ from typing import Any, Final
 
 import pytest
 
-from pytest_carbon.meter.intensity import UnknownCountryError, country_intensity
-from pytest_carbon.report.compare import (
-    DEFAULT_REGIONS,
-    REGION_FIX,
-    UnknownRegionError,
-    region_keys,
-)
-
 GROUP: Final = "carbon"
 
 
@@ -187,6 +179,8 @@ def parse_top(name: str, value: Any) -> int:
 
 def parse_country(name: str, value: Any) -> str:
     """An ISO 3166 alpha-3 code that codecarbon has grid data for."""
+    from pytest_carbon.meter.intensity import UnknownCountryError, country_intensity
+
     code = str(value).strip().upper()
     try:
         country_intensity(code)
@@ -222,6 +216,8 @@ def parse_path_or_none(name: str, value: Any) -> str | None:
 
 def parse_regions(name: str, value: Any) -> tuple[str, ...]:
     """Grids to compare with (``FRA``, ``gcp:europe-west9``, ``greenest``); ``none`` for none."""
+    from pytest_carbon.report.compare import REGION_FIX, UnknownRegionError, region_keys
+
     try:
         return region_keys(value if isinstance(value, list) else str(value))
     except UnknownRegionError as exc:
@@ -267,6 +263,13 @@ class Settings:
     max_emissions: float | None = None
 
 
+def default_regions() -> tuple[str, ...]:
+    """The grids compared with when the user names none."""
+    from pytest_carbon.report.compare import DEFAULT_REGIONS
+
+    return DEFAULT_REGIONS
+
+
 def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate every option of ``config``; raise :class:`pytest.UsageError` on a bad one."""
 
@@ -297,7 +300,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = Non
         csv_path=get("carbon_csv", parse_path_or_none),
         gitlab_metrics_path=get("carbon_gitlab_metrics", parse_path_or_none),
         html_path=get("carbon_html", parse_path_or_none),
-        compare_regions=get("carbon_compare_regions", parse_regions, DEFAULT_REGIONS),
+        compare_regions=get("carbon_compare_regions", parse_regions, default_regions()),
         baseline_path=get("carbon_baseline", parse_path_or_none),
         fail_on_regression=get(
             "carbon_fail_on_regression", lambda n, v: parse_number(n, v, minimum=0.0)

@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from pytest_carbon.engine import Central, Controller, Worker
 from pytest_carbon.errors import CarbonError, CarbonWarning
-from pytest_carbon.meter.counters import Counters
-from pytest_carbon.meter.power import Sidecar
-from pytest_carbon.options import Settings, add_options, parse_bool, raw_value, read_settings
-from pytest_carbon.report.io import check_writable, write_atomic
+from pytest_carbon.options import Settings, add_options, parse_bool, raw_value
 
+# Everything below options is imported only once --carbon is on: a run without it pays nothing.
 if TYPE_CHECKING:
+    from pytest_carbon.engine import Central, Controller, Worker
     from pytest_carbon.report.model import SessionReport
     from pytest_carbon.report.outputs import Verdict
 
@@ -41,6 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
     enabled = raw_value(config, "carbon")
     if enabled is None or not parse_bool("carbon", enabled):
         return
+    from pytest_carbon.engine import Controller
+    from pytest_carbon.options import read_settings
+    from pytest_carbon.report.io import check_writable
+
     settings = read_settings(config)
     if settings.json_path:
         problem = check_writable(settings.json_path)
@@ -54,6 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def make_session_plugin(config: pytest.Config, settings: Settings) -> CarbonSessionPlugin:
     """The plugin object for this process's role: central, xdist worker or xdist controller."""
+    from pytest_carbon.engine import Central, Controller, Worker
+    from pytest_carbon.meter.counters import Counters
+    from pytest_carbon.meter.power import Sidecar
+
     counters = Counters.detect()
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
@@ -74,6 +80,7 @@ class CarbonSessionPlugin:
     def __init__(self, config: pytest.Config, strategy: Central | Worker | Controller) -> None:
         self.config = config
         self.strategy = strategy
+        self.is_worker = hasattr(config, "workerinput")
         self.report: SessionReport | None = None
         self.output_errors: list[str] = []
         self.budgets: dict[str, dict[str, Any]] = {}
@@ -87,7 +94,7 @@ class CarbonSessionPlugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep every phase's outcome (the controller receives the workers' reports here)."""
-        if not isinstance(self.strategy, Worker):
+        if not self.is_worker:
             self.strategy.outcomes.add(report)
             limits = getattr(report, "carbon_budget", None)  # budget.REPORT_ATTRIBUTE
             if isinstance(limits, dict):
@@ -99,10 +106,11 @@ class CarbonSessionPlugin:
         """Hand the worker's data over, or build and write the session report."""
         strategy = self.strategy
         try:
-            if isinstance(strategy, Worker):
-                self.config.workeroutput["carbon"] = strategy.payload()  # type: ignore[attr-defined]
+            if self.is_worker:
+                payload = strategy.payload()  # type: ignore[union-attr]
+                self.config.workeroutput["carbon"] = payload  # type: ignore[attr-defined]
                 return
-            self.report = strategy.finish(int(exitstatus))
+            self.report = strategy.finish(int(exitstatus))  # type: ignore[union-attr]
         except Exception as exc:  # measurement must never break the session
             warn_once(self.config, f"carbon measurement failed at session end: {exc!r}")
             return
@@ -135,6 +143,8 @@ class CarbonSessionPlugin:
 
     def try_write(self, path: str, render: Any) -> None:
         """Render and write one output atomically, recording a one-line error on failure."""
+        from pytest_carbon.report.io import write_atomic
+
         self.try_output(lambda: write_atomic(path, render()))
 
     def try_output(self, action: Callable[[], None]) -> None:

@@ -436,6 +436,7 @@ def _schema_of(kind: Any, definitions: dict[str, Any]) -> dict[str, Any]:
     if origin is list:
         return {"type": "array", "items": _schema_of(get_args(kind)[0], definitions)}
     if origin is dict:
-        return {"type": "object", "additionalProperties": _schema_of(get_args(kind)[1], definitions)}
+        values = _schema_of(get_args(kind)[1], definitions)
+        return {"type": "object", "additionalProperties": values}
     simple = {float: "number", int: "integer", bool: "boolean", str: "string"}
     return {"type": simple[kind]}
