@@ -4,15 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_carbon.report.model import (
-    Energy,
-    Intensity,
-    JobIdentity,
-    PhaseRecord,
-    PowerModel,
-    SessionReport,
-    TestRecord,
-)
+from carbon_factory import make_report
+from pytest_carbon.report.model import PowerModel, SessionReport
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,41 +42,6 @@ def power() -> PowerModel:
 
 
 @pytest.fixture
-def sample_report(power: PowerModel) -> SessionReport:
-    """A small report with fixed numbers: 2 modules x 3 tests."""
-    return make_report(power)
-
-
-def make_report(power: PowerModel) -> SessionReport:
-    tests = [
-        TestRecord(
-            nodeid=f"tests/test_{m}.py::test_{i}",
-            path=f"tests/test_{m}.py",
-            outcome="passed" if i else "failed",
-            method="cpu-time-model",
-            phases={
-                "call": PhaseRecord(
-                    0.1 * (i + 1), 0.05, Energy(1e-7 * (i + 1), 2e-8, 0.0), 0.01 * (i + 1)
-                )
-            },
-        )
-        for m in ("a", "b")
-        for i in range(3)
-    ]
-    return SessionReport(
-        tool_version="0.1.0",
-        codecarbon_version="3.3.2",
-        started_at="2026-01-01T00:00:00+00:00",
-        finished_at="2026-01-01T00:00:10+00:00",
-        identity=JobIdentity(job="py312", matrix={"python": "3.12"}, run_id="7"),
-        power=power,
-        intensity=Intensity(100.0, "user override"),
-        wall_s=10.0,
-        cpu_s=3.0,
-        energy=Energy(2e-6, 1e-6, 0.0),
-        emissions_g=0.3,
-        unattributed=Energy(1e-6, 5e-7, 0.0),
-        unattributed_emissions_g=0.15,
-        tests=tests,
-        exit_status=1,
-    )
+def sample_report() -> SessionReport:
+    """A fixed report: five tests in three modules (see carbon_factory.py)."""
+    return make_report()

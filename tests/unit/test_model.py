@@ -22,18 +22,22 @@ def test_json_round_trip(sample_report: SessionReport, tmp_path: Path) -> None:
     assert loaded == report
     data = json.loads(path.read_text())
     assert data["schema_version"] == SCHEMA_VERSION
-    assert data["outcomes"] == {"failed": 2, "passed": 4}
+    assert data["outcomes"] == {"failed": 1, "passed": 3, "skipped": 1}
     assert data["tests"][0]["energy_kwh"] == pytest.approx(report.tests[0].energy_kwh)
 
 
 def test_views(sample_report: SessionReport) -> None:
     report = sample_report
     assert [t.nodeid for t in report.top_tests(2)] == [
-        "tests/test_a.py::test_2",
-        "tests/test_b.py::test_2",
+        "tests/test_io.py::test_download",
+        "tests/test_io.py::test_upload[big|file]",
     ]
     modules = report.by_module()
-    assert [m.tests for m in modules] == [3, 3]
+    assert [(m.path, m.tests) for m in modules] == [
+        ("tests/test_io.py", 2),
+        ("tests/test_math.py", 2),
+        ("tests/sub/test_skip.py", 1),
+    ]
     assert sum(m.emissions_g for m in modules) == pytest.approx(
         sum(t.emissions_g for t in report.tests)
     )
