@@ -14,6 +14,8 @@ from typing import Any, Final
 import pytest
 
 GROUP: Final = "carbon"
+#: Default of ``--carbon-plan-max-age-days``.
+DEFAULT_PLAN_MAX_AGE_DAYS: Final = 14.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,17 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "PCT",
     ),
     Option("carbon_max_emissions", "fail the session when it emits more than G gCO2e.", "G"),
+    Option(
+        "carbon_plan",
+        "deselect the tests that a test plan (pytest-carbon matrix plan-tests) says another "
+        "job of the matrix covers; needs the job name (--carbon-job).",
+        "PLAN.json",
+    ),
+    Option(
+        "carbon_plan_max_age_days",
+        "run every test when the test plan is older than DAYS (default 14).",
+        "DAYS",
+    ),
 )
 
 
@@ -261,6 +274,8 @@ class Settings:
     baseline_path: str | None = None
     fail_on_regression: float | None = None
     max_emissions: float | None = None
+    plan_path: str | None = None
+    plan_max_age_days: float = DEFAULT_PLAN_MAX_AGE_DAYS
 
 
 def default_regions() -> tuple[str, ...]:
@@ -306,6 +321,33 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = Non
             "carbon_fail_on_regression", lambda n, v: parse_number(n, v, minimum=0.0)
         ),
         max_emissions=get("carbon_max_emissions", lambda n, v: parse_number(n, v, minimum=0.0)),
+        **plan_options(get),
     )
     check_regression_limit(settings.fail_on_regression, settings.baseline_path)
     return settings
+
+
+def plan_options(get: Callable[..., Any]) -> dict[str, Any]:
+    """The ``Settings`` fields of ``--carbon-plan`` and ``--carbon-plan-max-age-days``."""
+    return {
+        "plan_path": get("carbon_plan", parse_path_or_none),
+        "plan_max_age_days": get(
+            "carbon_plan_max_age_days",
+            lambda n, v: parse_number(n, v, minimum=0.0),
+            DEFAULT_PLAN_MAX_AGE_DAYS,
+        ),
+    }
+
+
+def read_plan_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
+    """What a test plan needs (plan, age limit, job, matrix): ``--carbon-plan`` without --carbon."""
+
+    def get(name: str, parse: Callable[[str, Any], Any], default: Any = None) -> Any:
+        value = raw_value(config, name, environ)
+        return default if value is None else parse(name, value)
+
+    return Settings(
+        job=get("carbon_job", lambda _n, v: str(v)),
+        matrix=get("carbon_matrix", parse_matrix, {}),
+        **plan_options(get),
+    )

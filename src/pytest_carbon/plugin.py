@@ -36,6 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Validate options and register the session plugin when ``--carbon`` is on."""
     config.addinivalue_line("markers", BUDGET_MARKER_HELP)
+    if raw_value(config, "carbon_plan") is not None:  # --carbon-plan works without --carbon
+        from pytest_carbon.plan_hooks import register_plan_hooks
+
+        register_plan_hooks(config)
     enabled = raw_value(config, "carbon")
     if enabled is None or not parse_bool("carbon", enabled):
         return
@@ -114,6 +118,9 @@ class CarbonSessionPlugin:
         except Exception as exc:  # measurement must never break the session
             warn_once(self.config, f"carbon measurement failed at session end: {exc!r}")
             return
+        plan = self.config.pluginmanager.get_plugin("carbon-plan")  # plan_hooks.PLAN_PLUGIN_NAME
+        if plan is not None:
+            self.report.deselection = plan.deselection()
         self.write_outputs(self.report)
         if self.report.exit_status is not None and self.report.exit_status != exitstatus:
             session.exitstatus = self.report.exit_status  # a carbon limit the user set failed

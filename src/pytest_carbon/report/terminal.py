@@ -68,6 +68,13 @@ def summary_lines(report: SessionReport) -> list[Text]:
         Text("  " + comparison(report.energy_kwh, report.emissions_g), style="dim"),
     ]
     lines.extend(Text(f"  note: {note}", style="dim") for note in report.power.notes)
+    if report.deselection is not None:
+        lines.append(
+            Text(
+                f"  Plan: {report.deselection.tests} test(s) deselected, covered by other jobs; "
+                f"saved about {format_energy(report.deselection.energy_kwh_saved)} (history mean)"
+            )
+        )
     return lines
 
 
