@@ -40,11 +40,12 @@ DOC = REPO / "docs" / "performance.md"
 
 
 def bound(
-    split_runs: tuple[list, list], quiet: int, min_seen: int, min_failures: int
-) -> ReplayResult:  # type: ignore[type-arg]
-    """Replay the hindsight policy over the test runs (full outcomes revealed after each run)."""
+    split_runs: tuple[list[Run], list[Run]], quiet: int, min_seen: int, min_failures: int
+) -> tuple[ReplayResult, Counter[str]]:
+    """Replay the hindsight policy over the test runs; its figures and why its misses happened."""
     train, test = split_runs
     result = ReplayResult(label=f"hindsight quiet={quiet}")
+    causes: Counter[str] = Counter()
     seen: dict[str, Counter[str]] = defaultdict(Counter)
     failures: dict[str, dict[str, list[frozenset[str]]]] = defaultdict(lambda: defaultdict(list))
     previous: dict[str, frozenset[str]] = {}

@@ -197,7 +197,10 @@ def normalize_time(value: str) -> str | None:
     except ValueError:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        try:
+            moment = moment.astimezone(timezone.utc)
+        except OverflowError:  # year 1 or 9999 shifted out of range
+            return None
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -329,6 +332,8 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"malformed JSON: {exc.msg}", line=exc.lineno) from None
+    except (ValueError, RecursionError) as exc:  # an integer too long, nesting too deep
+        raise InputError(str(path), f"unreadable JSON: {exc}") from None
 
 
 # --------------------------------------------------------------------------- CSV
@@ -382,6 +387,9 @@ def iter_csv(
 def read_header(header: Sequence[str], name: str) -> dict[str, int]:
     """Column positions by name; InputError when a required column is missing."""
     columns = {column.strip().lower(): index for index, column in enumerate(header)}
+    if len(columns) != len(header):
+        twice = next(c for c in columns if [h.strip().lower() for h in header].count(c) > 1)
+        raise InputError(name, f"CSV header names column {twice!r} twice", line=1)
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
     if missing:
         raise InputError(
@@ -662,9 +670,9 @@ def github_duration(item: Mapping[str, Any]) -> float | None:
     try:
         began = datetime.fromisoformat(start.replace("Z", "+00:00"))
         ended = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
+        seconds = (ended - began).total_seconds()
+    except (ValueError, TypeError):  # TypeError: one time has a zone, the other not
         return None
-    seconds = (ended - began).total_seconds()
     return seconds if seconds >= 0 else None
 
 

@@ -322,6 +322,8 @@ def load_report(path: str | Path) -> SessionReport:
             line=exc.lineno,
             fix="pass a report from --carbon-json",
         ) from None
+    except (ValueError, RecursionError) as exc:  # an integer too long, nesting too deep
+        raise InputError(name, f"unreadable JSON: {exc}") from None
     return report_from_dict(data, name)
 
 
@@ -351,7 +353,10 @@ def _build(kind: Any, value: Any, source: str, where: str) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _type_error(source, where, "a number", value)
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise InputError(source, f"{where or 'report'}: number out of range") from None
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(source, where, "an integer", value)

@@ -1,0 +1,113 @@
+"""Fuzzing the JSON session-report loader and the baseline it also reads (``--carbon-baseline``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from carbon_factory import make_report
+from fuzz_helpers import (
+    JSON_VALUES,
+    NASTY_JSON,
+    SLOW,
+    SMOKE,
+    Blob,
+    blobs,
+    json_bytes,
+    load_or_input_error,
+    mutated_json,
+)
+from pytest_carbon.matrix.history import OUTCOMES, JobResult, load_report_file
+from pytest_carbon.options import Settings
+from pytest_carbon.report.compare import baseline_lines
+from pytest_carbon.report.model import SessionReport, load_report
+from pytest_carbon.report.outputs import judge
+
+VALID: dict[str, Any] = make_report().to_dict()
+
+#: A mutated report, random JSON, random text or random bytes.
+REPORTS = blobs(
+    st.one_of(
+        mutated_json(VALID).map(json_bytes),
+        mutated_json(VALID, max_mutations=1).map(lambda value: json_bytes(value, indent=1)),
+        JSON_VALUES.map(json_bytes),
+        st.text(max_size=200).map(str.encode),
+        st.binary(max_size=200),
+        st.sampled_from(NASTY_JSON).map(str.encode),
+    )
+)
+
+
+def check_report(path: Path, raw: Blob) -> None:
+    """The report loader and the history reader either read ``raw`` or name ``path``."""
+    path.write_bytes(raw.data)
+    lines = raw.data.count(b"\n") + 1
+    report = load_or_input_error(lambda: load_report(path), path, lines=lines)
+    if report is not None:
+        assert isinstance(report, SessionReport)
+        assert json.loads(report.to_json())["schema_version"] == 1
+    record = load_or_input_error(lambda: load_report_file(path), path, lines=lines)
+    if record is not None:
+        assert isinstance(record, JobResult)
+        assert record.outcome in OUTCOMES
+        assert record.started_at.endswith("Z")
+    if report is None:
+        assert record is None, "the history reader accepted a report the loader refused"
+
+
+def check_baseline(path: Path, raw: Blob) -> None:
+    """A bad baseline becomes one error line naming it; a good one is compared."""
+    path.write_bytes(raw.data)
+    verdict = judge(make_report(), Settings(baseline_path=str(path)), {})
+    if verdict.diff is None:
+        assert len(verdict.errors) == 1
+        assert verdict.errors[0].startswith(f"baseline not compared: {path}"), verdict.errors
+    else:
+        assert not verdict.errors
+        assert baseline_lines(verdict.diff)[0].startswith(f"Against baseline {path.name}")
+
+
+@pytest.mark.slow
+@SLOW
+@given(raw=REPORTS)
+def test_report_loader_slow(tmp_path: Path, raw: Blob) -> None:
+    check_report(tmp_path / "report.json", raw)
+
+
+@SMOKE
+@given(raw=REPORTS)
+@example(raw=Blob(json_bytes(VALID)))
+@example(raw=Blob(b"[" * 100_000))
+@example(raw=Blob(b"1" * 5_000))
+@example(raw=Blob(json_bytes({**VALID, "wall_s": 10**400})))
+@example(raw=Blob(json_bytes({**VALID, "started_at": "0001-01-01T00:00:00+05:00"})))
+def test_report_loader(tmp_path: Path, raw: Blob) -> None:
+    check_report(tmp_path / "report.json", raw)
+
+
+@pytest.mark.slow
+@SLOW
+@given(raw=REPORTS)
+def test_baseline_slow(tmp_path: Path, raw: Blob) -> None:
+    check_baseline(tmp_path / "baseline.json", raw)
+
+
+@SMOKE
+@given(raw=REPORTS)
+@example(raw=Blob(json_bytes(VALID)))
+@example(raw=Blob(json_bytes({**VALID, "energy": {"cpu_kwh": float("nan")}})))
+@example(raw=Blob(b'{"a":' * 50_000))
+def test_baseline(tmp_path: Path, raw: Blob) -> None:
+    check_baseline(tmp_path / "baseline.json", raw)
+
+
+def test_valid_report_loads(tmp_path: Path) -> None:
+    """The seed of the mutations is itself a report (else every mutation tests nothing)."""
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(VALID), encoding="utf-8")
+    assert load_report(path).to_dict() == VALID
