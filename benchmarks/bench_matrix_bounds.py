@@ -40,7 +40,11 @@ DOC = REPO / "docs" / "performance.md"
 
 
 def bound(
-    split_runs: tuple[list[Run], list[Run]], quiet: int, min_seen: int, min_failures: int
+    split_runs: tuple[list[Run], list[Run]],
+    quiet: int,
+    min_seen: int,
+    min_failures: int,
+    honest: bool = False,
 ) -> tuple[ReplayResult, Counter[str]]:
     """Replay the hindsight policy over the test runs; its figures and why its misses happened."""
     train, test = split_runs
@@ -82,6 +86,8 @@ def bound(
                     if novel
                     else "failing jobs had always failed with a job that ran"
                 ] += 1
+        if honest and id(run) in tested:  # learn only what the planned jobs showed
+            names, failed = ran, failed & frozenset(ran)
         for name in names:
             project_seen[name] += 1
         for name in failed:
@@ -105,21 +111,28 @@ def main() -> int:
         group_runs(load_history([Path(args.history)], with_tests=False)), ReplayConfig()
     )
     rows = [
-        "| policy (sees every outcome afterwards) | failing-run recall | jobs skipped | misses:"
-        " never failed before / always failed with a job that ran |",
-        "|---|---:|---:|---|",
+        "| policy | what it learns from | failing-run recall | jobs skipped | misses: never"
+        " failed before / always failed with a job that ran |",
+        "|---|---|---:|---:|---|",
     ]
-    for quiet in (20, 100, 10**9):
-        result, causes = bound((split.train, split.test), quiet, args.min_seen, args.min_failures)
-        label = (
-            "never-failed jobs always run"
-            if quiet == 10**9
-            else (f"never-failed jobs run until {quiet} passes")
-        )
-        rows.append(
-            f"| {label} | {result.failing_run_recall:.2%} | {result.jobs_skipped_share:.2%} |"
-        )
-        print(rows[-1], file=sys.stderr)
+    for honest in (False, True):
+        for quiet in (20, 100, 10**9):
+            result, causes = bound(
+                (split.train, split.test), quiet, args.min_seen, args.min_failures, honest
+            )
+            label = (
+                "never-failed jobs always run"
+                if quiet == 10**9
+                else f"never-failed jobs run until {quiet} passes"
+            )
+            sees = "planned jobs only (honest)" if honest else "every job, afterwards (hindsight)"
+            rows.append(
+                f"| {label} | {sees} | {result.failing_run_recall:.2%} | "
+                f"{result.jobs_skipped_share:.2%} | "
+                f"{causes['failing jobs had never failed before']} / "
+                f"{causes['failing jobs had always failed with a job that ran']} |"
+            )
+            print(rows[-1], file=sys.stderr)
     command = "python benchmarks/bench_matrix_bounds.py" + "".join(
         f" {arg}" for arg in sys.argv[1:] if arg != args.history
     )
@@ -132,12 +145,14 @@ def main() -> int:
             "",
             *rows,
             "",
-            "This policy sees every job's outcome after each run, which no honest selector can, so "
-            "its figures bound what job history alone supports. Even so it stays below 99 % recall "
-            "at 40 % of jobs skipped: most misses are runs whose only failing job had never failed "
-            "before, or failed alone after always failing with others. Reaching that target needs "
-            "signals beyond job history (changed files, test-level data) or different definitions "
-            "of a failing run.",
+            "This policy sees every job's outcome after each run, which no honest selector "
+            "can. It is not a proof that no selector can do better, but it combines the "
+            "strongest signals of job history we found (streaks, co-failure, quiet jobs) with "
+            "more information than the replay allows, and it stays below 99 % recall at 40 % of "
+            "jobs skipped. The last column says why its missed runs were missed. The same policy "
+            "under the honest replay (only planned jobs revealed) does worse than the selector. "
+            "Closing the gap needs signals beyond job history (changed files, test-level "
+            "outcomes) or other definitions of a failing run.",
             "<!-- matrix-bounds:end -->",
         ]
     )
