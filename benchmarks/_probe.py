@@ -1,8 +1,8 @@
 """A pytest plugin the benchmarks load with ``-p _probe``: timestamps of the session's stages.
 
-Writes ``{"launch_to_loop": s, "loop": s, "loop_to_exit": s, "tests": n}`` to the file named by
-``CARBON_BENCH_PROBE`` (times relative to ``CARBON_BENCH_LAUNCH``, a ``time.time()`` taken by the
-benchmark just before it started pytest).
+Writes the start-up, test-loop (wall and CPU) and shutdown times and the test count as JSON to
+the file named by ``CARBON_BENCH_PROBE``; times are relative to ``CARBON_BENCH_LAUNCH``, a
+``time.time()`` taken by the benchmark just before it started pytest.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ _marks: dict[str, float] = {}
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # tryfirst: outermost, so it times every plugin
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
     _marks["loop_start"] = time.time()
+    _marks["loop_cpu_start"] = time.process_time()
     try:
         return (yield)
     finally:
         _marks["loop_end"] = time.time()
+        _marks["loop_cpu"] = time.process_time() - _marks["loop_cpu_start"]
         _marks["tests"] = session.testscollected
 
 
@@ -40,6 +42,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             {
                 "launch_to_loop": _marks["loop_start"] - launch,
                 "loop": _marks["loop_end"] - _marks["loop_start"],
+                "loop_cpu": _marks["loop_cpu"],
                 "loop_to_exit": end - _marks["loop_end"],
                 "total": end - launch,
                 "tests": int(_marks["tests"]),

@@ -181,19 +181,21 @@ def summarise(name: str, runs: dict[str, list[dict[str, float]]]) -> list[str]:
             rows.append(f"| {name} | {tests:,} | plain | {plain_total:.2f} s | 1.000 | — | — | — |")
             continue
         per_test = paired(runs, mode, "loop") / tests * 1e6
+        per_test_cpu = paired(runs, mode, "loop_cpu") / tests * 1e6
         startup = paired(runs, mode, "launch_to_loop")
         shutdown = paired(runs, mode, "loop_to_exit")
         total = statistics.median(r["total"] for r in runs[mode])
         rows.append(
             f"| {name} | {tests:,} | {mode} | {total:.2f} s | {ratio(runs, mode):.3f} | "
-            f"{per_test:+.1f} µs | {startup:+.3f} s | {shutdown:+.3f} s |"
+            f"{per_test:+.1f} µs | {per_test_cpu:+.1f} µs | {startup:+.3f} s | {shutdown:+.3f} s |"
         )
     return rows
 
 
 HEADER = [
-    "| suite | tests | mode | median wall | wall ratio | per test | start-up | shutdown |",
-    "|---|---:|---|---:|---:|---:|---:|---:|",
+    "| suite | tests | mode | median wall | wall ratio | per test (wall) | per test (CPU) "
+    "| start-up | shutdown |",
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|",
 ]
 
 

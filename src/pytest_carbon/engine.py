@@ -230,6 +230,7 @@ class Strategy:
         self.start: Reading = counters.read()
         self._own_cpu_start = time.process_time_ns()
         self.outcomes = OutcomeLog()
+        self.sidecar: Sidecar | None = None
 
     def session_delta(self, own_cpu_only: bool = False) -> list[float | None]:
         """Wall, CPU and energy counters since the session began."""
@@ -237,6 +238,16 @@ class Strategy:
         if own_cpu_only:
             measured[1] = (time.process_time_ns() - self._own_cpu_start) / 1e9
         return measured
+
+    def begin(self) -> None:
+        """The session starts: launch whatever runs beside it (codecarbon, where owned)."""
+        if self.sidecar is not None:
+            self.sidecar.start()
+
+    def close(self) -> None:
+        """pytest is shutting down: stop anything still running beside it."""
+        if self.sidecar is not None:
+            self.sidecar.abandon()
 
 
 @final
@@ -246,8 +257,7 @@ class Central(Strategy):
     def __init__(self, settings: Settings, counters: Counters, sidecar: Sidecar) -> None:
         super().__init__(settings, counters)
         self.recorder = PhaseRecorder(counters)
-        self.sidecar = sidecar
-        sidecar.start()
+        self.sidecar: Sidecar = sidecar
 
     def finish(self, exit_status: int | None) -> SessionReport:
         """Read the session's counters, then stop codecarbon and add its CPU time."""
@@ -298,10 +308,9 @@ class Controller(Strategy):
 
     def __init__(self, settings: Settings, counters: Counters, sidecar: Sidecar) -> None:
         super().__init__(settings, counters)
-        self.sidecar = sidecar
+        self.sidecar: Sidecar = sidecar
         self.payloads: list[dict[str, Any]] = []
         self.workers: list[WorkerRecord] = []
-        sidecar.start()
 
     def node_down(self, worker_id: str, output: Mapping[str, Any] | None, error: Any) -> None:
         """Take a worker's payload; a worker that sent none is recorded as crashed."""

@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         register_plan_hooks(config)
     enabled = raw_value(config, "carbon")
-    if enabled is None or not parse_bool("carbon", enabled):
+    if enabled is None or not parse_bool("carbon", enabled) or config.option.collectonly:
         return
     from pytest_carbon.engine import Controller
     from pytest_carbon.options import read_settings
@@ -95,6 +95,14 @@ class CarbonSessionPlugin:
             from pytest_carbon.report.junit import resolve_xml_path
 
             self.junit_path = resolve_xml_path(xmlpath)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Start codecarbon beside the session (not at configure: ``--help`` never gets here)."""
+        self.strategy.begin()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Never leave codecarbon running, whatever way pytest ended."""
+        self.strategy.close()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep every phase's outcome (the controller receives the workers' reports here)."""

@@ -33,6 +33,15 @@ SLOW = settings(max_examples=10_000, deadline=None, suppress_health_check=_CHECK
 SMOKE = settings(max_examples=200, deadline=None, suppress_health_check=_CHECKS)
 
 
+def rewrite(path: Path, data: bytes) -> None:
+    """Replace the content of ``path`` in place (opening with truncation is slow on some disks)."""
+    if not path.exists():
+        path.write_bytes(b"")
+    with path.open("r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+
+
 class LoaderHang(BaseException):
     """A loader ran past :data:`HANG_SECONDS` (a BaseException so no loader can swallow it)."""
 
@@ -103,7 +112,7 @@ JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
         st.lists(inner, max_size=4),
         st.dictionaries(st.text(max_size=8), inner, max_size=4),
     ),
-    max_leaves=8,
+    max_leaves=5,
 )
 
 
@@ -130,7 +139,9 @@ def mutated_json(draw: st.DrawFn, seed: Any, max_mutations: int = 3) -> Any:
         paths = json_paths(value)
         path = draw(st.sampled_from(paths))
         kind = draw(st.sampled_from(MUTATIONS))
-        value = apply_mutation(value, path, kind, draw(JSON_VALUES), draw(st.text(max_size=6)))
+        new = draw(JSON_VALUES) if kind in ("replace", "add") else None
+        key = draw(st.text(max_size=6)) if kind == "add" else ""
+        value = apply_mutation(value, path, kind, new, key)
     return value
 
 

@@ -21,6 +21,7 @@ from fuzz_helpers import (
     json_bytes,
     load_or_input_error,
     mutated_json,
+    rewrite,
 )
 from pytest_carbon.matrix.history import OUTCOMES, JobResult, load_report_file
 from pytest_carbon.options import Settings
@@ -44,8 +45,8 @@ REPORTS = blobs(
 
 
 def check_report(path: Path, raw: Blob) -> None:
-    """The report loader and the history reader either read ``raw`` or name ``path``."""
-    path.write_bytes(raw.data)
+    """Write ``raw`` to ``path``: the report loader and the history reader read it or name it."""
+    rewrite(path, raw.data)
     lines = raw.data.count(b"\n") + 1
     report = load_or_input_error(lambda: load_report(path), path, lines=lines)
     if report is not None:
@@ -61,8 +62,7 @@ def check_report(path: Path, raw: Blob) -> None:
 
 
 def check_baseline(path: Path, raw: Blob) -> None:
-    """A bad baseline becomes one error line naming it; a good one is compared."""
-    path.write_bytes(raw.data)
+    """``path`` as a baseline: a bad one becomes one error line naming it; a good one compares."""
     verdict = judge(make_report(), Settings(baseline_path=str(path)), {})
     if verdict.diff is None:
         assert len(verdict.errors) == 1
@@ -75,34 +75,22 @@ def check_baseline(path: Path, raw: Blob) -> None:
 @pytest.mark.slow
 @SLOW
 @given(raw=REPORTS)
-def test_report_loader_slow(tmp_path: Path, raw: Blob) -> None:
-    check_report(tmp_path / "report.json", raw)
-
-
-@SMOKE
-@given(raw=REPORTS)
-@example(raw=Blob(json_bytes(VALID)))
-@example(raw=Blob(b"[" * 100_000))
-@example(raw=Blob(b"1" * 5_000))
-@example(raw=Blob(json_bytes({**VALID, "wall_s": 10**400})))
-@example(raw=Blob(json_bytes({**VALID, "started_at": "0001-01-01T00:00:00+05:00"})))
-def test_report_loader(tmp_path: Path, raw: Blob) -> None:
-    check_report(tmp_path / "report.json", raw)
-
-
-@pytest.mark.slow
-@SLOW
-@given(raw=REPORTS)
-def test_baseline_slow(tmp_path: Path, raw: Blob) -> None:
+def test_report_and_baseline_slow(tmp_path: Path, raw: Blob) -> None:
+    check_report(tmp_path / "baseline.json", raw)
     check_baseline(tmp_path / "baseline.json", raw)
 
 
 @SMOKE
 @given(raw=REPORTS)
 @example(raw=Blob(json_bytes(VALID)))
-@example(raw=Blob(json_bytes({**VALID, "energy": {"cpu_kwh": float("nan")}})))
+@example(raw=Blob(b"[" * 100_000))
 @example(raw=Blob(b'{"a":' * 50_000))
-def test_baseline(tmp_path: Path, raw: Blob) -> None:
+@example(raw=Blob(b"1" * 5_000))
+@example(raw=Blob(json_bytes({**VALID, "wall_s": 10**400})))
+@example(raw=Blob(json_bytes({**VALID, "started_at": "0001-01-01T00:00:00+05:00"})))
+@example(raw=Blob(json_bytes({**VALID, "energy": {"cpu_kwh": float("nan")}})))
+def test_report_and_baseline(tmp_path: Path, raw: Blob) -> None:
+    check_report(tmp_path / "baseline.json", raw)
     check_baseline(tmp_path / "baseline.json", raw)
 
 

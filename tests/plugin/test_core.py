@@ -16,6 +16,15 @@ def test_off_by_default_costs_nothing(pytester: pytest.Pytester) -> None:
     assert pytester.parseconfig().pluginmanager.get_plugin("carbon-session") is None
 
 
+def test_collect_only_and_help_measure_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a="def test_a(): pass")
+    pytester.makeini("[pytest]\ncarbon = true\n")
+    result = pytester.runpytest("--collect-only")
+    assert result.ret == pytest.ExitCode.OK
+    assert "carbon footprint" not in result.stdout.str()
+    assert pytester.runpytest("--help").ret == pytest.ExitCode.OK
+
+
 def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(

@@ -69,26 +69,34 @@ class Sidecar:
         except OSError as exc:
             self._start_error = f"codecarbon could not be started ({exc})"
 
+    def abandon(self) -> None:
+        """Stop the sidecar without waiting for an answer (pytest ended without a session end)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate()
+
     def finish(self) -> SidecarResult:
         """Stop codecarbon and return what it reported; never raises."""
         result = SidecarResult()
-        if self._process is None:
+        process, self._process = self._process, None
+        if process is None:
             result.errors.append(self._start_error or "codecarbon was not started")
             return result
         try:
-            out, _ = self._process.communicate("stop\n", timeout=self._timeout_s)
+            out, _ = process.communicate("stop\n", timeout=self._timeout_s)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            out, _ = self._process.communicate()
+            process.kill()
+            out, _ = process.communicate()
             result.errors.append(f"codecarbon did not answer within {self._timeout_s:.0f} s")
         except OSError as exc:  # stdin closed because the child already died
-            out = self._process.stdout.read() if self._process.stdout else ""
+            out = process.stdout.read() if process.stdout else ""
             result.errors.append(f"codecarbon stopped early ({exc})")
         parse_sidecar_output(out, result)
         if not result.errors and (result.hardware is None or result.estimate is None):
             stage = "before detecting the hardware" if result.hardware is None else "mid-session"
             result.errors.append(
-                f"codecarbon stopped {stage} (exit status {self._process.returncode}); "
+                f"codecarbon stopped {stage} (exit status {process.returncode}); "
                 "its machine-level estimate is missing"
             )
         return result

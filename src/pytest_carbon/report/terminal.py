@@ -71,8 +71,8 @@ def summary_lines(report: SessionReport) -> list[Text]:
     if report.deselection is not None:
         lines.append(
             Text(
-                f"  Plan: {report.deselection.tests} test(s) deselected, covered by other jobs; "
-                f"saved about {format_energy(report.deselection.energy_kwh_saved)} (history mean)"
+                f"  Plan: {report.deselection.tests} test(s) covered by other jobs deselected, "
+                f"~{format_energy(report.deselection.energy_kwh_saved)} saved"
             )
         )
     return lines
