@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _doc import write_section
 
 CPU_SUITE = """
 import pytest
@@ -153,7 +153,6 @@ def section(figures: dict[str, Any], rounds: int, command: str) -> str:
     worst = figures["conservation_worst"]
     return "\n".join(
         [
-            "<!-- accuracy:start -->",
             f"Measured {time.strftime('%Y-%m-%d')} with `{command}` ({rounds} alternating rounds, "
             f"{os.cpu_count()} CPUs; fixed 8 W CPU, 2 W RAM so that only measured time varies).",
             "",
@@ -174,22 +173,8 @@ def section(figures: dict[str, Any], rounds: int, command: str) -> str:
             "controller that counted the machine once per worker would show a ratio near 2.",
             "",
             rapl_line(),
-            "<!-- accuracy:end -->",
         ]
     )
-
-
-def write(text: str) -> None:
-    """Replace the accuracy section of docs/performance.md."""
-    doc = REPO / "docs" / "performance.md"
-    current = doc.read_text() if doc.exists() else "# Performance\n"
-    start, end = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
-    if start in current:
-        before, rest = current.split(start, 1)
-        current = before + text + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n## Accuracy\n\n" + text + "\n"
-    doc.write_text(current)
 
 
 def main() -> int:
@@ -203,7 +188,7 @@ def main() -> int:
     )
     print(text)
     if args.write:
-        write(text)
+        write_section("accuracy", "Accuracy", text)
     return 0
 
 

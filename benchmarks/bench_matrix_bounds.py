@@ -24,6 +24,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from _doc import write_section
+
 from pytest_carbon.matrix.history import Run, group_runs, load_history
 from pytest_carbon.matrix.replay import (
     ReplayConfig,
@@ -36,7 +38,6 @@ from pytest_carbon.matrix.selector import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "travis-python-dev.csv.gz"
-DOC = REPO / "docs" / "performance.md"
 
 
 def bound(
@@ -138,7 +139,6 @@ def main() -> int:
     )
     text = "\n".join(
         [
-            "<!-- matrix-bounds:start -->",
             f"Measured {time.strftime('%Y-%m-%d')} with `{command}` on the shared CI history "
             f"({split.projects} projects, {len(split.test):,} replayed runs; "
             f"{time.perf_counter() - started:.0f} s).",
@@ -153,21 +153,11 @@ def main() -> int:
             "under the honest replay (only planned jobs revealed) does worse than the selector. "
             "Closing the gap needs signals beyond job history (changed files, test-level "
             "outcomes) or other definitions of a failing run.",
-            "<!-- matrix-bounds:end -->",
         ]
     )
     print(text)
     if args.write:
-        current = DOC.read_text() if DOC.exists() else "# Performance\n"
-        start, end = "<!-- matrix-bounds:start -->", "<!-- matrix-bounds:end -->"
-        if start in current:
-            before, rest = current.split(start, 1)
-            current = before + text + rest.split(end, 1)[1]
-        else:
-            current = (
-                current.rstrip() + "\n\n## Matrix selection: what history allows\n\n" + text + "\n"
-            )
-        DOC.write_text(current)
+        write_section("matrix-bounds", "Matrix selection: what history allows", text)
     return 0
 
 

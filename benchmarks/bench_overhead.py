@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _doc import write_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CACHE = HERE / ".cache"
@@ -197,31 +199,6 @@ HEADER = [
     "| start-up | shutdown |",
     "|---|---:|---|---:|---:|---:|---:|---:|---:|",
 ]
-
-
-def write_section(rows: list[str], command: str, rounds: int) -> None:
-    """Replace the overhead section of docs/performance.md."""
-    doc = REPO / "docs" / "performance.md"
-    text = doc.read_text() if doc.exists() else "# Performance\n"
-    start, end = "<!-- overhead:start -->", "<!-- overhead:end -->"
-    body = "\n".join(
-        [
-            start,
-            f"Measured {time.strftime('%Y-%m-%d')} with `{command}` ({rounds} paired rounds, "
-            f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs).",
-            "",
-            *HEADER,
-            *rows,
-            end,
-        ]
-    )
-    if start in text:
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1]
-        text = before + body + after
-    else:
-        text = text.rstrip() + "\n\n## Plugin overhead\n\n" + body + "\n"
-    doc.write_text(text)
 
 
 def main() -> int:

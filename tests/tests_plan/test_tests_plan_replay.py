@@ -102,7 +102,7 @@ def test_short_projects_are_not_replayed() -> None:
     reason=f"the shared CI history {DATA_FILE.name} is not next to the repository",
 )
 def test_a_slice_of_real_history_replays_with_high_recall() -> None:
-    records = list(itertools.islice(iter_csv(DATA_FILE), 40000))
+    records = list(itertools.islice(iter_csv(DATA_FILE), 25000))
     projects = list(csv_projects(records))
     assert len(projects) >= 5
     config = TestsReplayConfig()

@@ -549,6 +549,8 @@ def load_junit_file(path: Path, *, run_id: str, with_tests: bool = True) -> list
     except ET.ParseError as exc:
         line = exc.position[0] if exc.position else None
         raise InputError(name, f"malformed XML: {exc.msg}", line=line) from None
+    except (LookupError, ValueError) as exc:  # an encoding Python or expat cannot decode
+        raise InputError(name, f"unreadable XML encoding: {exc}") from None
     except OSError as exc:
         raise InputError(name, f"cannot read file: {exc.strerror or exc}") from None
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))

@@ -63,17 +63,39 @@ def category_of(outcome: str) -> str | None:
 
 
 @final
-@dataclass(frozen=True, slots=True, order=True)
 class JobCell:
-    """One matrix cell: its job name and matrix values (sorted ``(key, value)`` pairs)."""
+    """One matrix cell: its job name and matrix values (sorted ``(key, value)`` pairs).
 
-    name: str
-    matrix: tuple[tuple[str, str], ...] = ()
+    Immutable by convention; its hash is computed once, as planning looks cells up a lot.
+    """
+
+    __slots__ = ("_hash", "matrix", "name")
+
+    def __init__(self, name: str, matrix: tuple[tuple[str, str], ...] = ()) -> None:
+        self.name = name
+        self.matrix = matrix
+        self._hash = hash((name, matrix))
 
     @classmethod
     def of(cls, name: str, matrix: Mapping[str, str] | None = None) -> JobCell:
         """A cell from a name and a matrix mapping."""
         return cls(name, tuple(sorted((matrix or {}).items())))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, JobCell):
+            return NotImplemented
+        return self._hash == other._hash and (self.name, self.matrix) == (other.name, other.matrix)
+
+    def __lt__(self, other: JobCell) -> bool:
+        return (self.name, self.matrix) < (other.name, other.matrix)
+
+    def __repr__(self) -> str:
+        return f"JobCell({self.name!r}, {self.matrix!r})"
 
     @property
     def values(self) -> dict[str, str]:
@@ -554,46 +576,45 @@ class TestPlanner:
         cells = sorted(set(cells))
         changes = ChangeMatcher(changed)
         fallback = self.fallback_cost()
-        loads: dict[JobCell, float] = dict.fromkeys(cells, 0.0)
+        order = {cell: index for index, cell in enumerate(cells)}
+        loads = [0.0] * len(cells)
         kept: dict[str, int] = {}
         sensitive: dict[str, list[str] | None] = {}
-        coverable: list[tuple[float, str, UnitStats, list[JobCell]]] = []
+        coverable: list[tuple[float, str, UnitStats, list[int], list[float]]] = []
         for unit, stats in stats_by_unit.items():
-            runners = [cell for cell in cells if cell in stats.runners]
+            runners = sorted(order[cell] for cell in stats.runners if cell in order)
             if not runners:
                 continue
             if stats.axes is None or stats.axes:
                 sensitive[unit] = None if stats.axes is None else sorted(stats.axes)
+            costs = [self.cost(stats, cells[index], fallback) for index in runners]
             reason = SINGLE if len(runners) < 2 else None
             reason = reason or self.reason_to_keep(stats, bool(changed) and changes(unit))
             if reason is not None:
                 kept[reason] = kept.get(reason, 0) + 1
-                for cell in runners:
-                    loads[cell] += self.cost(stats, cell, fallback)
+                for index, cost in zip(runners, costs, strict=True):
+                    loads[index] += cost
                 continue
-            heaviest = max(self.cost(stats, cell, fallback) for cell in runners)
-            coverable.append((heaviest, unit, stats, runners))
+            coverable.append((max(costs), unit, stats, runners, costs))
         coverable.sort(key=lambda entry: (-entry[0], entry[1]))
-        skips: dict[JobCell, list[SkippedTest]] = {cell: [] for cell in cells}
-        for _, unit, stats, runners in coverable:
-            axes = stats.axes or frozenset()
-            for group in classes(runners, axes):
-                keeper = min(
-                    group,
-                    key=lambda cell: (loads[cell] + self.cost(stats, cell, fallback), cell),
-                )
-                loads[keeper] += self.cost(stats, keeper, fallback)
-                for cell in group:
-                    if cell != keeper:
-                        skips[cell].extend(self.skipped(unit, stats, cell, keeper))
+        skips: list[list[SkippedTest]] = [[] for _ in cells]
+        for _, unit, stats, runners, costs in coverable:
+            cost_of = dict(zip(runners, costs, strict=True))
+            groups = [runners] if not stats.axes else classes(cells, runners, stats.axes)
+            for group in groups:
+                keeper = min(group, key=lambda index: (loads[index] + cost_of[index], index))
+                loads[keeper] += cost_of[keeper]
+                for index in group:
+                    if index != keeper:
+                        skips[index].extend(self.skipped(unit, stats, cells[index], cells[keeper]))
         jobs = [
             PlannedJob(
                 name=cell.name,
                 matrix=cell.values,
-                skip=sorted(skips[cell], key=lambda item: item.nodeid),
-                load=loads[cell],
+                skip=sorted(skips[index], key=lambda item: item.nodeid),
+                load=loads[index],
             )
-            for cell in cells
+            for index, cell in enumerate(cells)
         ]
         return TestPlan(
             created_at=created_at or now_iso(),
@@ -638,17 +659,22 @@ class TestPlanner:
         return [SkippedTest(name, keeper.label, energy * share, wall * share) for name in names]
 
 
-def classes(cells: Sequence[JobCell], axes: frozenset[str]) -> list[list[JobCell]]:
-    """Cells grouped by their values of ``axes``; a cell lacking one of them is a class alone."""
-    groups: dict[tuple[str, ...], list[JobCell]] = {}
-    alone: list[list[JobCell]] = []
+def classes(
+    cells: Sequence[JobCell], indices: Sequence[int], axes: frozenset[str]
+) -> list[list[int]]:
+    """The ``cells`` at ``indices`` grouped by their values of ``axes``.
+
+    A cell lacking one of the axes is a class of its own.
+    """
+    groups: dict[tuple[str, ...], list[int]] = {}
+    alone: list[list[int]] = []
     ordered = sorted(axes)
-    for cell in cells:
-        values = cell.values
+    for index in indices:
+        values = cells[index].values
         if any(axis not in values for axis in ordered):
-            alone.append([cell])
+            alone.append([index])
             continue
-        groups.setdefault(tuple(values[axis] for axis in ordered), []).append(cell)
+        groups.setdefault(tuple(values[axis] for axis in ordered), []).append(index)
     return [*groups.values(), *alone]
 
 
