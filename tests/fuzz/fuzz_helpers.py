@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
 from pytest_carbon.errors import InputError
@@ -74,10 +74,13 @@ def load_or_input_error(load: Callable[[], T], path: Path, *, lines: int | None 
     """
     try:
         with time_limit():
-            return load()
+            loaded = load()
     except InputError as exc:
         check_input_error(exc, path, lines=lines)
+        event("refused with InputError")
         return None
+    event("loaded")
+    return loaded
 
 
 def check_input_error(exc: InputError, path: Path, *, lines: int | None = None) -> None:
