@@ -7,8 +7,9 @@ Each figure comes from the product's own JSON reports of real pytest runs (fresh
 - **linearity** — a test burning twice the work of another: the ratio of their CPU energy.
 - **conservation** — |tests + unattributed − session| ÷ session, worst case over all runs.
 - **model against RAPL** — where ``/sys/class/powercap/intel-rapl:*/energy_uj`` is readable, the
-  session's CPU energy measured by RAPL against the CPU-time model's figure for the same run
-  (the run is repeated with RAPL hidden); skipped with the reason where RAPL is absent.
+  session's CPU energy measured by RAPL against what the CPU-time model charges for the same
+  run's CPU and wall time (computed from the report's own power model); where RAPL is absent or
+  unreadable, the section says so.
 
 Run ``python benchmarks/bench_accuracy.py [--rounds 5] [--write]``. On a machine with readable RAPL
 (often: as root on bare metal), the same command measures the model against RAPL.
