@@ -38,12 +38,13 @@ def test_workers_measure_and_controller_aggregates(pytester: pytest.Pytester) ->
     assert_conserved(report)
 
 
-def test_totals_agree_with_and_without_xdist(pytester: pytest.Pytester) -> None:
-    """Same CPU-bound suite, -n 0 and -n 2: totals agree.
+def test_machine_is_counted_once_and_every_worker_adds_up(pytester: pytest.Pytester) -> None:
+    """-n 2 against -n 0 on a CPU-bound suite: each figure is built the same way.
 
-    A controller that double-counted or dropped a worker would be off by 50-100 %. The bound
-    here is 25 % because CPU time itself varies by 10-20 % between single runs on a small VM;
-    the 10 % target is measured over repeated paired runs in benchmarks/bench_accuracy.py.
+    Machine-level power (RAM, idle CPU) is charged once for the session's wall time, not once per
+    worker; the session's CPU time holds every worker's; every test arrives with its CPU time.
+    How closely the totals agree (target: 10 %) depends on how busy the machine is, so it is
+    measured over repeated paired runs by benchmarks/bench_accuracy.py, not asserted here.
     """
     pytester.makepyfile(test_cpu=CPU_SUITE)
     fixed = ["--carbon", "--carbon-cpu-watts=8", "--carbon-ram-watts=2", "--carbon-intensity=100"]
@@ -51,12 +52,19 @@ def test_totals_agree_with_and_without_xdist(pytester: pytest.Pytester) -> None:
     pytester.runpytest_subprocess(*fixed, "-n", "2", "--carbon-json=parallel.json")
     serial = read_report(pytester, "serial.json")
     parallel = read_report(pytester, "parallel.json")
-    tests_serial = serial.attributed.total_kwh
-    tests_parallel = parallel.attributed.total_kwh
-    assert abs(tests_parallel - tests_serial) <= 0.25 * tests_serial
-    assert abs(parallel.energy_kwh - serial.energy_kwh) <= 0.25 * serial.energy_kwh
-    assert_conserved(serial)
-    assert_conserved(parallel)
+    for report in (serial, parallel):
+        power = report.power
+        ram_once = power.ram_watts * report.wall_s * power.pue / 3.6e6
+        assert report.energy.ram_kwh == pytest.approx(ram_once, rel=1e-9)
+        assert report.cpu_s >= sum(test.cpu_s for test in report.tests)
+        assert len(report.tests) == 8
+        assert all(test.cpu_s > 0.05 for test in report.tests)
+        assert_conserved(report)
+    assert sum(w.cpu_s for w in parallel.workers) >= sum(t.cpu_s for t in parallel.tests)
+    # Same work: the tests' CPU seconds agree far better than a lost or doubled worker would.
+    work_serial = sum(test.cpu_s for test in serial.tests)
+    work_parallel = sum(test.cpu_s for test in parallel.tests)
+    assert 0.6 < work_parallel / work_serial < 1.6
 
 
 def test_crashed_worker_is_reported_and_outcomes_kept(pytester: pytest.Pytester) -> None:

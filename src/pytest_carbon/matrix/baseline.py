@@ -183,6 +183,6 @@ class MozillaBaseline:
                 )
                 for name, raw in data["state"].items()
             }
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise InputError(str(path), f"model state is damaged ({exc})") from None
         return model

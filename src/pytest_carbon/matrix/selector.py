@@ -699,7 +699,7 @@ class MatrixSelector:
             state = data["state"]
             model.projects_ = {k: ProjectStats.from_dict(v) for k, v in state["projects"].items()}
             model.prior_ = [float(x) for x in state["prior"]]
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
             raise InputError(str(path), f"model state is damaged ({exc})") from None
         return model
 
