@@ -162,6 +162,7 @@ def real_history(path: Path) -> dict[str, Any]:
     projects = list(csv_projects(records))
     del records
     load_s = time.perf_counter() - started
+    print(f"loaded {len(projects)} projects in {load_s:.0f} s", file=sys.stderr, flush=True)
     settings = [
         ("default", {}, TestsReplayConfig()),
         ("recent failures 0", {"recent_failures": 0}, TestsReplayConfig()),
@@ -173,6 +174,7 @@ def real_history(path: Path) -> dict[str, Any]:
         began = time.perf_counter()
         result = replay_tests(projects, lambda params=params: TestPlanner(**params), config, name)
         rows.append(dict(result.to_dict(), seconds=time.perf_counter() - began))
+        print(f"replayed with {name} in {rows[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
     return {"load_s": load_s, "rows": rows, "peak_mb": peak_memory_mb()}
 
 

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
 from pytest_carbon.errors import InputError
+from pytest_carbon.matrix.history import JobResult, Run, group_runs
 
 T = TypeVar("T")
 
@@ -208,3 +209,24 @@ NASTY_JSON = [
     "NaN",
     '"\\ud800"',
 ]
+
+
+# --------------------------------------------------------------------------- histories
+
+PATTERNS = ["ppp", "fpp", "ffp", "pfp", "fff", "ppf"] * 3
+
+
+def make_runs(patterns: list[str]) -> list[Run]:
+    """Runs of jobs a, b, c whose outcomes follow ``patterns`` ("p" passed, "f" failed)."""
+    return group_runs(
+        JobResult(
+            project="acme/app",
+            run_id=str(index),
+            started_at=f"2020-01-01T00:{index // 60:02d}:{index % 60:02d}Z",
+            job=job,
+            outcome="failed" if flag == "f" else "passed",
+            duration_s=10.0 + ord(job),
+        )
+        for index, pattern in enumerate(patterns)
+        for job, flag in zip("abc", pattern, strict=True)
+    )

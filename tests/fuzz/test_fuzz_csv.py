@@ -9,10 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
+from fuzz_helpers import SLOW, SMOKE, Blob, blobs, load_or_input_error, rewrite
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fuzz_helpers import SLOW, SMOKE, Blob, blobs, load_or_input_error, rewrite
 from pytest_carbon.matrix.history import OUTCOMES, REQUIRED_COLUMNS, iter_source
 
 COLUMNS = [
@@ -99,7 +99,11 @@ def packed(draw: st.DrawFn, texts: st.SearchStrategy[bytes]) -> bytes:
         return packed[: draw(st.integers(0, len(packed) - 1))]
     if how == "flipped":
         index = draw(st.integers(0, len(packed) - 1))
-        return packed[:index] + bytes([packed[index] ^ draw(st.integers(1, 255))]) + packed[index + 1 :]
+        return (
+            packed[:index]
+            + bytes([packed[index] ^ draw(st.integers(1, 255))])
+            + packed[index + 1 :]
+        )
     return packed
 
 

@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
-
 from fuzz_helpers import (
     JSON_VALUES,
     NASTY_JSON,
@@ -22,6 +19,9 @@ from fuzz_helpers import (
     mutated_json,
     rewrite,
 )
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from pytest_carbon.matrix.history import OUTCOMES, iter_source
 
 JOB: dict[str, Any] = {

@@ -8,10 +8,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
+from fuzz_helpers import SLOW, SMOKE, Blob, blobs, check_input_error, load_or_input_error, rewrite
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from fuzz_helpers import SLOW, SMOKE, Blob, blobs, check_input_error, load_or_input_error, rewrite
 from pytest_carbon.errors import InputError
 from pytest_carbon.matrix.history import FAILED, PASSED, iter_source
 

@@ -7,41 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
-
 from fuzz_helpers import (
     JSON_VALUES,
+    PATTERNS,
     SLOW,
     SMOKE,
     Blob,
     blobs,
     json_bytes,
     load_or_input_error,
+    make_runs,
     mutated_json,
     rewrite,
 )
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from pytest_carbon.matrix.baseline import MozillaBaseline
-from pytest_carbon.matrix.history import JobResult, Run, group_runs
 from pytest_carbon.matrix.selector import MatrixSelector
-
-PATTERNS = ["ppp", "fpp", "ffp", "pfp", "fff", "ppf"] * 3
-
-
-def make_runs(patterns: list[str]) -> list[Run]:
-    """Runs of jobs a, b, c whose outcomes follow ``patterns`` ("p" passed, "f" failed)."""
-    return group_runs(
-        JobResult(
-            project="acme/app",
-            run_id=str(index),
-            started_at=f"2020-01-01T00:{index // 60:02d}:{index % 60:02d}Z",
-            job=job,
-            outcome="failed" if flag == "f" else "passed",
-            duration_s=10.0 + ord(job),
-        )
-        for index, pattern in enumerate(patterns)
-        for job, flag in zip("abc", pattern, strict=True)
-    )
 
 
 def saved(model: MatrixSelector | MozillaBaseline, folder: Path) -> dict[str, Any]:
@@ -116,8 +99,10 @@ def test_model_counts_out_of_range(
 ) -> None:
     """A count that is no integer (infinity, NaN, text) is refused, never a crash."""
     document = json.loads(json.dumps(documents[kind]))
-    project = next(iter(document["state"]["projects"].values())) if kind == "MatrixSelector" else (
-        next(iter(document["state"].values()))
+    project = (
+        next(iter(document["state"]["projects"].values()))
+        if kind == "MatrixSelector"
+        else (next(iter(document["state"].values())))
     )
     first = next(iter(project["pairs"].values()))
     first[next(iter(first))][0] = value
@@ -125,9 +110,7 @@ def test_model_counts_out_of_range(
 
 
 @pytest.mark.parametrize("kind", sorted(LOADERS))
-def test_seed_models_load(
-    tmp_path: Path, documents: dict[str, dict[str, Any]], kind: str
-) -> None:
+def test_seed_models_load(tmp_path: Path, documents: dict[str, dict[str, Any]], kind: str) -> None:
     path = tmp_path / "model.json"
     rewrite(path, json_bytes(documents[kind]))
     model = LOADERS[kind](path)

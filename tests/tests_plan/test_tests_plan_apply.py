@@ -27,7 +27,7 @@ def test_deselects_only_collected_tests_the_plan_names(plan: Path) -> None:
     assert selection.reason is None
     assert selection.message() == (
         f"carbon plan: deselected 2 test(s) covered by other jobs ({plan}), saving about "
-        "0.2 Wh (history mean)."
+        "720 J (history mean)."
     )
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from tests_plan_helpers import matrix_command as run_command
 from tests_plan_helpers import write_report
 
 from pytest_carbon.cli import build_parser, main
 from pytest_carbon.errors import CarbonError
-from pytest_carbon.matrix.tests_cli import register_test_commands
 from pytest_carbon.matrix.tests_plan import load_plan
 
 MATRIX = {
@@ -23,15 +22,6 @@ MATRIX = {
 }
 PURE = [f"tests/test_pure.py::test_{i}" for i in range(4)]
 DB = "tests/test_db.py::test_query"
-
-
-def run_command(argv: Sequence[str]) -> int:
-    """Run ``pytest-carbon matrix ARGV`` through a parser holding only our commands."""
-    parser = argparse.ArgumentParser(prog="pytest-carbon matrix")
-    register_test_commands(parser.add_subparsers(dest="matrix_command", required=True))
-    args = parser.parse_args(list(argv))
-    status: int = args.handler(args)
-    return status
 
 
 @pytest.fixture
@@ -122,6 +112,24 @@ def test_plan_tests_passes_over_plans_and_groups_reports_without_run_id_by_folde
     plan = load_plan(out)
     assert plan.source_run_ids == ["run1", "run2", "run3", "run4"]
     assert sum(len(job.skip) for job in plan.jobs) == 1
+
+
+def test_deselected_tests_in_reports_stay_covered(reports: Path, tmp_path: Path) -> None:
+    from pytest_carbon.matrix.tests_plan import read_report_runs
+    from pytest_carbon.report.model import Deselection, load_report
+
+    path = reports / "run6" / "pg-3.11.json"
+    report = load_report(path)
+    report.tests = [test for test in report.tests if test.nodeid != PURE[0]]
+    report.deselection = Deselection("plan.json", 1, 1e-6, [PURE[0]])
+    path.write_text(report.to_json(), encoding="utf-8")
+    last = read_report_runs([reports])[-1]
+    job = next(job for job in last.jobs if job.cell.name == "pg-3.11")
+    assert job.deselected == {PURE[0]}
+    assert PURE[0] not in job.outcomes
+    out = tmp_path / "plan.json"
+    assert run_command(["plan-tests", str(reports), "-o", str(out), "--min-runs", "3"]) == 0
+    assert sum(len(job.skip) for job in load_plan(out).jobs) == 3 * 4 + 2
 
 
 def test_evaluate_tests_on_reports(reports: Path, capsys: pytest.CaptureFixture[str]) -> None:

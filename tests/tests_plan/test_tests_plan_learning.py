@@ -72,6 +72,20 @@ def test_a_test_that_differs_by_database_runs_once_per_database() -> None:
     assert len(ran_where(plan, PURE[0])) == 1
 
 
+@pytest.mark.parametrize(("inherit", "databases"), [(True, 2), (False, 1)])
+def test_a_quiet_test_inherits_the_axes_of_its_module(inherit: bool, databases: int) -> None:
+    mysql = [cell for cell in CELLS if cell.values["db"] == "my"]
+    sibling = "tests/test_db.py::test_insert"
+    runs = [
+        uniform_run(i, [*PURE, DB, sibling], failing={DB: mysql} if i == 1 else {})
+        for i in range(1, 7)
+    ]
+    plan = TestPlanner(min_runs=3, inherit_module_axes=inherit).fit(runs).plan(CELLS)
+    ran = [cell.values["db"] for cell in ran_where(plan, sibling)]
+    assert len(ran) == len(set(ran)) == databases
+    assert sibling not in plan.sensitive
+
+
 def test_a_test_that_differs_by_python_runs_once_per_python() -> None:
     new_python = [cell for cell in CELLS if cell.values["python"] == "3.12"]
     plan = TestPlanner(min_runs=3).fit(history(py=new_python)).plan(CELLS)
@@ -234,6 +248,25 @@ def test_module_granularity_skips_whole_known_modules() -> None:
     entries = [s for job in plan.jobs for s in job.skip]
     assert {s.nodeid for s in entries} == {tests[2]}
     assert all(s.wall_s == pytest.approx(1.0) for s in entries)
+
+
+def test_a_job_that_stops_running_a_test_no_longer_covers_it() -> None:
+    runs = [uniform_run(i, PURE[:2]) for i in range(1, 6)]
+    gone = runs[-1].jobs[0]
+    del gone.outcomes[PURE[0]]  # removed there, or skipped there now
+    planned = runs[-1].jobs[1]
+    del planned.outcomes[PURE[1]]
+    planned.deselected = frozenset({PURE[1]})  # deselected by a plan: still there
+    planner = TestPlanner(min_runs=3).fit(runs)
+    assert planner.stats_[PURE[0]].runners == set(CELLS) - {gone.cell}
+    assert planner.stats_[PURE[1]].runners == set(CELLS)
+    plan = planner.plan(CELLS)
+    assert gone.cell.label not in skipped_where(plan, PURE[0])
+    assert gone.cell.label not in {
+        s.covered_by for job in plan.jobs for s in job.skip if s.nodeid == PURE[0]
+    }
+    planner.observe(uniform_run(6, PURE[:2]))
+    assert planner.stats_[PURE[0]].runners == set(CELLS)
 
 
 def test_hidden_pairs_are_not_learned() -> None:

@@ -51,7 +51,7 @@ def test_plan_deselects_covered_tests_without_carbon(suite: pytest.Pytester) -> 
             "carbon plan: plan.json, job py312: 2 test(s) are covered by other jobs",
             "*collected 3 items / 2 deselected / 1 selected*",
             "carbon plan: deselected 2 test(s) covered by other jobs (plan.json), saving about "
-            "0.2 Wh (history mean).",
+            "720 J (history mean).",
         ]
     )
 

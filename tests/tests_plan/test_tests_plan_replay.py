@@ -48,6 +48,7 @@ def test_csv_candidates_are_the_tests_seen_failing_so_far() -> None:
     assert outcomes[5]["a"]["n0"] == FAILED
     assert "x" not in outcomes[5]["a"]  # the list was capped: whether x passed is unknown
     assert len(outcomes[5]["a"]) == 100
+    assert [j.complete for r in observed for j in r.jobs] == [True, True, True, True, False, False]
 
 
 def test_csv_projects_without_named_failures_are_left_out() -> None:

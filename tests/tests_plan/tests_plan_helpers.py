@@ -146,3 +146,16 @@ def write_plan(
     document = plan_document(skips, created_at=created_at, matrix=matrix)
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
+
+
+def matrix_command(argv: Sequence[str]) -> int:
+    """Run ``pytest-carbon matrix ARGV`` through a parser holding only the test-plan commands."""
+    import argparse
+
+    from pytest_carbon.matrix.tests_cli import register_test_commands
+
+    parser = argparse.ArgumentParser(prog="pytest-carbon matrix")
+    register_test_commands(parser.add_subparsers(dest="matrix_command", required=True))
+    args = parser.parse_args(list(argv))
+    status: int = args.handler(args)
+    return status

@@ -14,6 +14,7 @@ from typing import Final, final
 
 from pytest_carbon.errors import CarbonError
 from pytest_carbon.matrix.tests_plan import TestPlan, load_plan, parse_time
+from pytest_carbon.report.units import format_energy
 
 DEFAULT_MAX_AGE_DAYS: Final = 14.0
 PREFIX: Final = "carbon plan"
@@ -51,14 +52,9 @@ class Selection:
             return f"{PREFIX}: {self.reason}; running every test."
         return (
             f"{PREFIX}: deselected {len(self.deselect)} test(s) covered by other jobs "
-            f"({self.plan}), saving about {format_kwh(self.energy_kwh_saved)} "
+            f"({self.plan}), saving about {format_energy(self.energy_kwh_saved)} "
             "(history mean)."
         )
-
-
-def format_kwh(kwh: float) -> str:
-    """An energy in Wh or kWh, three significant digits."""
-    return f"{kwh * 1000:.3g} Wh" if kwh < 1 else f"{kwh:.3g} kWh"
 
 
 def open_plan(

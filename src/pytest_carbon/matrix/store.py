@@ -70,12 +70,19 @@ class HistoryStore:
             raise InputError(self.path, "no such history database")
         try:
             self.connection = sqlite3.connect(self.path)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(self.path, f"cannot open history database ({exc})") from None
+        try:
             self.connection.executescript(_SCHEMA)
             self.check_version()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damaged text decodes badly
+            self.connection.close()
             raise InputError(
                 self.path, f"not a usable history database ({exc})", fix="pass a file from ingest"
             ) from None
+        except InputError:
+            self.connection.close()
+            raise
 
     def __enter__(self) -> HistoryStore:
         return self
@@ -142,12 +149,17 @@ class HistoryStore:
         return self.connection.total_changes - before
 
     def records(self) -> Iterator[JobResult]:
-        """Every stored job record, oldest run first."""
-        cursor = self.connection.execute(
-            f"SELECT {_COLUMNS} FROM jobs ORDER BY started_at, project, run_id, job"
-        )
-        for row in cursor:
-            yield record_of(row)
+        """Every stored job record, oldest run first; InputError when the file is damaged."""
+        try:
+            cursor = self.connection.execute(
+                f"SELECT {_COLUMNS} FROM jobs ORDER BY started_at, project, run_id, job"
+            )
+            for row in cursor:
+                yield record_of(row)
+        except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: a damaged JSON cell
+            raise InputError(
+                self.path, f"history database is damaged ({exc})", fix="ingest the sources again"
+            ) from None
 
 
 def row_of(record: JobResult) -> tuple[object, ...]:

@@ -222,14 +222,13 @@ def plan_summary(plan: TestPlan, runs: int) -> dict[str, Any]:
 
 def render_plan_tests(plan: TestPlan, runs: int, output: str) -> str:
     """The plan as a table, with the reasons tests were kept everywhere."""
-    unit = "s" if plan.balance == "time" else " kWh"
     rows = [
         (
             job.cell.label,
             str(len(job.skip)),
             format_kwh(job.energy_kwh_saved),
             f"{job.wall_s_saved:.3g} s",
-            f"{job.load:.3g}{unit}",
+            f"{job.load:.3g} s" if plan.balance == "time" else format_kwh(job.load),
         )
         for job in plan.jobs
     ]
@@ -250,8 +249,10 @@ def render_plan_tests(plan: TestPlan, runs: int, output: str) -> str:
 
 
 def format_kwh(kwh: float) -> str:
-    """Energy in Wh with three significant digits."""
-    return f"{kwh * 1000:.3g} Wh"
+    """Energy in the unit a person reads best."""
+    from pytest_carbon.report.units import format_energy
+
+    return format_energy(kwh)
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -113,12 +113,18 @@ class JobCell:
 @final
 @dataclass(slots=True)
 class JobTests:
-    """What one job of one run executed: each test's outcome category and what it cost."""
+    """What one job of one run executed: each test's outcome category and what it cost.
+
+    ``deselected`` names the tests a plan deselected there: still part of the job, not run.
+    ``complete`` is False when only some outcomes are known (a test missing is not gone).
+    """
 
     cell: JobCell
     outcomes: dict[str, str]
     energy_kwh: dict[str, float] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=dict)
+    deselected: frozenset[str] = frozenset()
+    complete: bool = True
 
 
 @final
@@ -420,7 +426,7 @@ def plan_from_dict(data: Any, source: str = "<plan>") -> TestPlan:
                 for k, v in dict(data.get("sensitive") or {}).items()
             },
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InputError(
             source, f"damaged test plan ({type(exc).__name__}: {exc})", fix=fix
         ) from None
@@ -447,7 +453,9 @@ class TestPlanner:
     """Learn per-test behaviour across matrix cells from past runs; plan the next run.
 
     Parameters are stored by ``__init__`` and nothing else; :meth:`fit` and :meth:`observe`
-    learn; learned state lives in attributes ending in ``_``.
+    learn; learned state lives in attributes ending in ``_``. With ``inherit_module_axes``, a
+    test is planned with the axes its file's other tests were found to depend on as well as its
+    own (a database test that never failed yet still runs once per database).
     """
 
     __test__ = False  # not a pytest test class
@@ -459,11 +467,13 @@ class TestPlanner:
         recent_failures: int = 3,
         granularity: str = "test",
         balance: str = "time",
+        inherit_module_axes: bool = True,
     ) -> None:
         self.min_runs = min_runs
         self.recent_failures = recent_failures
         self.granularity = granularity
         self.balance = balance
+        self.inherit_module_axes = inherit_module_axes
 
     def fit(self, runs: Iterable[RunTests]) -> TestPlanner:
         """Learn from ``runs`` (oldest first), forgetting anything learned before."""
@@ -477,6 +487,7 @@ class TestPlanner:
         self.stats_: dict[str, UnitStats] = {}
         self.runs_seen_ = 0
         self.source_run_ids_: list[str] = []
+        self.runner_units_: dict[JobCell, set[str]] = {}
 
     def unit_of(self, nodeid: str) -> str:
         """The unit a test is planned as: itself, or its file in module granularity."""
@@ -489,6 +500,7 @@ class TestPlanner:
         self.runs_seen_ += 1
         self.source_run_ids_.append(run.run_id)
         index = self.runs_seen_
+        self.forget_departed(run)
         seen: dict[str, list[tuple[JobCell, str, float | None, float | None]]] = {}
         members: dict[str, dict[JobCell, set[str]]] = {}
         module = self.granularity == "module"
@@ -509,11 +521,30 @@ class TestPlanner:
             if stats is None:
                 stats = self.stats_[unit] = UnitStats(index)
             stats.observe(index, observed, run.commit)
+            for cell, *_ in observed:
+                self.runner_units_.setdefault(cell, set()).add(unit)
             if module:
                 known = stats.members or {}
                 for cell, names in members[unit].items():
                     known[cell] = frozenset(names)
                 stats.members = known
+
+    def forget_departed(self, run: RunTests) -> None:
+        """A job that neither ran nor deselected a test it used to run no longer covers it.
+
+        (The test was removed there, or is skipped there now.) A test hidden from the learner
+        stays in ``outcomes`` and so stays covered.
+        """
+        for job in run.jobs:
+            known = self.runner_units_.get(job.cell)
+            if not known or not job.complete:
+                continue
+            names = job.outcomes.keys() | job.deselected
+            present = names if self.granularity == "test" else {self.unit_of(n) for n in names}
+            gone = known - present
+            for unit in gone:
+                self.stats_[unit].runners.discard(job.cell)
+            known -= gone
 
     def _observe_modules(
         self,
@@ -577,10 +608,11 @@ class TestPlanner:
         changes = ChangeMatcher(changed)
         fallback = self.fallback_cost()
         order = {cell: index for index, cell in enumerate(cells)}
+        inherited = self.module_axes() if self.inherit_module_axes else {}
         loads = [0.0] * len(cells)
         kept: dict[str, int] = {}
         sensitive: dict[str, list[str] | None] = {}
-        coverable: list[tuple[float, str, UnitStats, list[int], list[float]]] = []
+        coverable: list[tuple[float, str, UnitStats, list[int], list[float], frozenset[str]]] = []
         for unit, stats in stats_by_unit.items():
             runners = sorted(order[cell] for cell in stats.runners if cell in order)
             if not runners:
@@ -595,12 +627,13 @@ class TestPlanner:
                 for index, cost in zip(runners, costs, strict=True):
                     loads[index] += cost
                 continue
-            coverable.append((max(costs), unit, stats, runners, costs))
+            axes = (stats.axes or frozenset()) | inherited.get(file_of(unit), frozenset())
+            coverable.append((max(costs), unit, stats, runners, costs, axes))
         coverable.sort(key=lambda entry: (-entry[0], entry[1]))
         skips: list[list[SkippedTest]] = [[] for _ in cells]
-        for _, unit, stats, runners, costs in coverable:
+        for _, unit, stats, runners, costs, axes in coverable:
             cost_of = dict(zip(runners, costs, strict=True))
-            groups = [runners] if not stats.axes else classes(cells, runners, stats.axes)
+            groups = [runners] if not axes else classes(cells, runners, axes)
             for group in groups:
                 keeper = min(group, key=lambda index: (loads[index] + cost_of[index], index))
                 loads[keeper] += cost_of[keeper]
@@ -626,6 +659,15 @@ class TestPlanner:
             kept=kept,
             sensitive=sensitive,
         )
+
+    def module_axes(self) -> dict[str, frozenset[str]]:
+        """Per test file, the axes its tests were found to depend on (explained ones only)."""
+        axes: dict[str, frozenset[str]] = {}
+        for unit, stats in getattr(self, "stats_", {}).items():
+            if stats.axes:
+                path = file_of(unit)
+                axes[path] = axes.get(path, frozenset()) | stats.axes
+        return axes
 
     def cost(self, stats: UnitStats, cell: JobCell, fallback: float) -> float:
         """The unit's balancing cost in ``cell``: measured there, else its mean elsewhere."""
@@ -657,6 +699,11 @@ class TestPlanner:
         names = sorted(stats.members.get(cell, ()))
         share = 1.0 / max(len(names), 1)
         return [SkippedTest(name, keeper.label, energy * share, wall * share) for name in names]
+
+
+def file_of(unit: str) -> str:
+    """The test file of a node id (a module unit is its own file)."""
+    return unit.split("::", 1)[0]
 
 
 def classes(
@@ -812,7 +859,8 @@ def read_report_runs(sources: Iterable[str | Path]) -> list[RunTests]:
         report = report_from_dict(data, str(path))
         identity = report.identity
         cell = JobCell.of(job_name_of(identity.job, identity.matrix, path.stem), identity.matrix)
-        job = JobTests(cell, {})
+        deselected = frozenset(report.deselection.nodeids if report.deselection else ())
+        job = JobTests(cell, {}, deselected=deselected)
         for test in report.tests:
             category = category_of(test.outcome)
             if category is None:

@@ -281,6 +281,7 @@ def csv_runs(runs: Iterable[Any]) -> Iterator[RunTests]:
             known = runners.setdefault(job.job, set())
             known |= failed
             cell = cells.setdefault(job.job, JobCell(job.job))
+            complete = True
             if job.outcome == PASSED:
                 outcomes = dict.fromkeys(known, PASSED)
             elif job.failed and failed:
@@ -290,7 +291,7 @@ def csv_runs(runs: Iterable[Any]) -> Iterator[RunTests]:
             else:
                 continue  # errored, cancelled or unreadable: which tests ran is unknown
             if outcomes:
-                jobs.append(JobTests(cell, outcomes))
+                jobs.append(JobTests(cell, outcomes, complete=complete))
         yield RunTests(
             run_id=run.run_id,
             started_at=run.started_at,
