@@ -1,0 +1,76 @@
+"""The job selector's replay with history split per (project, matrix shape) instead of per project.
+
+Job names such as ``cell03of12`` change whenever a matrix grows or shrinks, so a per-project
+split replays runs whose jobs were never seen in training. Splitting per matrix shape (the number
+of jobs) trains each shape on its own first 80 % and replays only shapes with enough runs, which
+is closer to how a matrix is used between two changes. Both splits use the same honest replay.
+
+Run ``python benchmarks/bench_matrix_by_shape.py [HISTORY] [--write]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from _doc import write_section
+
+from pytest_carbon.matrix.baseline import MozillaBaseline
+from pytest_carbon.matrix.history import group_runs, load_history
+from pytest_carbon.matrix.replay import ReplayConfig, Selector, replay, split_history
+from pytest_carbon.matrix.selector import MatrixSelector
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "travis-python-dev.csv.gz"
+
+MODELS: list[tuple[str, str, Callable[[], Selector]]] = [
+    ("selector", "target_recall 0.8", lambda: MatrixSelector(target_recall=0.8)),
+    ("selector", "target_recall 0.9", lambda: MatrixSelector(target_recall=0.9)),
+    ("selector", "target_recall 0.95", lambda: MatrixSelector(target_recall=0.95)),
+    ("selector", "target_recall 0.99", lambda: MatrixSelector(target_recall=0.99)),
+    ("Mozilla-style baseline", "min_confidence 0.9", lambda: MozillaBaseline(min_confidence=0.9)),
+    ("Mozilla-style baseline", "min_confidence 0.99", lambda: MozillaBaseline(min_confidence=0.99)),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("history", nargs="?", default=str(DATA))
+    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
+    args = parser.parse_args()
+    if not Path(args.history).exists():
+        print(f"{args.history}: history not found", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    runs = group_runs(load_history([Path(args.history)], with_tests=False))
+    shaped = [dataclasses.replace(run, project=f"{run.project}#{len(run.jobs)}") for run in runs]
+    split = split_history(shaped, ReplayConfig())
+    rows = ["| model | setting | failing-run recall | jobs skipped |", "|---|---|---:|---:|"]
+    for model, setting, factory in MODELS:
+        result = replay(factory(), split, setting)
+        rows.append(
+            f"| {model} | {setting} | {result.failing_run_recall:.1%} | "
+            f"{result.jobs_skipped_share:.1%} |"
+        )
+        print(rows[-1], file=sys.stderr)
+    command = "python benchmarks/bench_matrix_by_shape.py" + (" --write" if args.write else "")
+    body = "\n".join(
+        [
+            f"Measured {time.strftime('%Y-%m-%d')} with `{command}`: {split.projects} "
+            f"(project, shape) groups with at least 50 usable runs, {len(split.test):,} runs "
+            f"replayed ({time.perf_counter() - started:.0f} s).",
+            "",
+            *rows,
+        ]
+    )
+    print(body)
+    if args.write:
+        write_section("matrix-by-shape", "Matrix selector, history split by matrix shape", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
