@@ -380,7 +380,7 @@ def render(real: dict[str, Any] | None, synth: dict[str, Any] | None, history: P
         lines += [
             "### Synthetic matrix suite, real plugin end to end",
             "",
-            "A package of 54 tests in a 3 x 2 matrix (`CONFIG_DB` sqlite/postgres/mysql x "
+            "A package of 42 tests in a 3 x 2 matrix (`CONFIG_DB` sqlite/postgres/mysql x "
             "`CONFIG_PY` py310/py312): 32 tests depend on nothing, 6 on the database, 3 on the "
             "Python version, 1 fails in some cells at random. History: "
             f"{HISTORY_RUNS} runs of every cell with `pytest --carbon --carbon-json`, with bugs "
@@ -395,8 +395,9 @@ def render(real: dict[str, Any] | None, synth: dict[str, Any] | None, history: P
             "`pytest-carbon matrix plan-tests reports/ -o test-plan.json` and the same pytest "
             "command with `--carbon-plan test-plan.json`.",
             "",
-            "| run | bug | failing pairs caught | run red (full / planned) | executions | "
-            "test energy | session energy | slowest job's tests |",
+            "| run | bug | failing pairs caught | run red (full / planned) | executions run "
+            "(planned of full) | test energy, planned ÷ full | session energy, planned ÷ full | "
+            "slowest job's tests (planned of full) |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for row in runs:

@@ -227,8 +227,8 @@ def render_plan_tests(plan: TestPlan, runs: int, output: str) -> str:
             job.cell.label,
             str(len(job.skip)),
             format_kwh(job.energy_kwh_saved),
-            f"{job.wall_s_saved:.3g} s",
-            f"{job.load:.3g} s" if plan.balance == "time" else format_kwh(job.load),
+            format_seconds(job.wall_s_saved),
+            format_seconds(job.load) if plan.balance == "time" else format_kwh(job.load),
         )
         for job in plan.jobs
     ]
@@ -255,10 +255,19 @@ def format_kwh(kwh: float) -> str:
     return format_energy(kwh)
 
 
+def format_seconds(seconds: float) -> str:
+    """A duration in the unit a person reads best."""
+    from pytest_carbon.report.units import format_seconds as humane
+
+    return humane(seconds)
+
+
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A plain aligned text table."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()
+    ]
     lines.append("  ".join("-" * width for width in widths))
     lines.extend(
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
