@@ -149,6 +149,27 @@ def test_damaged_model_state_is_an_input_error(tmp_path: Path) -> None:
         MatrixSelector.load(path)
 
 
+def test_model_that_loads_but_cannot_plan_is_refused_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    quiet_selector().fit(paired_history(20)).save(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    project = next(iter(document["state"]["projects"].values()))
+    project["trans"] = project["trans"][:2]  # well-typed, but inconsistent
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(InputError, match=r"model state is damaged.*Fix: re-create the model"):
+        MatrixSelector.load(path)
+
+
+def test_baseline_with_bad_parameters_is_refused_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    MozillaBaseline().fit(paired_history(20)).save(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["params"]["min_confidence"] = "x"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(InputError, match="min_confidence must be a number"):
+        MozillaBaseline.load(path)
+
+
 def test_baseline_runs_one_job_per_equivalence_set(tmp_path: Path) -> None:
     baseline = MozillaBaseline(0.9, min_support=5).fit(paired_history())
     plan = baseline.plan(["a", "b", "c"], CONTEXT)

@@ -17,11 +17,13 @@ from typing import Any, Final, final
 from pytest_carbon.errors import InputError
 from pytest_carbon.matrix.history import FAILING_OUTCOMES, KNOWN_OUTCOMES, JobResult, Run
 from pytest_carbon.matrix.selector import (
+    DAMAGE_ERRORS,
     Observation,
     Plan,
     RunContext,
     Skip,
     as_runs,
+    check_usable,
     full_plan,
     read_model,
     write_model,
@@ -75,6 +77,7 @@ class MozillaBaseline:
 
     def fit(self, history: Iterable[Run] | Iterable[JobResult]) -> MozillaBaseline:
         """Count co-failures over complete history."""
+        self.check_params()
         self.projects_: dict[str, PairCounts] = {}
         for run in as_runs(history):
             self.update(Observation.from_run(run))
@@ -173,6 +176,7 @@ class MozillaBaseline:
         data = read_model(path, cls.kind)
         try:
             model = cls(**data["params"])
+            model.check_params()
             model.projects_ = {
                 name: PairCounts(
                     {
@@ -183,6 +187,20 @@ class MozillaBaseline:
                 )
                 for name, raw in data["state"].items()
             }
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        except DAMAGE_ERRORS as exc:
             raise InputError(str(path), f"model state is damaged ({exc})") from None
+        check_usable(path, model.plan_every_project)
         return model
+
+    def check_params(self) -> None:
+        """Raise ValueError on parameters outside their range."""
+        if not isinstance(self.min_confidence, (int, float)) or not 0 < self.min_confidence <= 1:
+            raise ValueError("min_confidence must be a number in (0, 1]")
+        if not isinstance(self.min_support, int) or self.min_support < 1:
+            raise ValueError("min_support must be a whole number >= 1")
+
+    def plan_every_project(self) -> None:
+        """Plan once for every stored project and its jobs (used to vet a loaded model)."""
+        for name, counts in self.projects_.items():
+            jobs = sorted(set(counts.pairs) | set(counts.durations))
+            self.plan(jobs, RunContext(project=name))

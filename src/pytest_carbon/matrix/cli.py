@@ -18,6 +18,7 @@ from pytest_carbon.matrix.history import LoadNotes, Run, group_runs, load_histor
 from pytest_carbon.matrix.replay import ReplayConfig, ReplayResult, Split, replay, split_history
 from pytest_carbon.matrix.selector import MatrixSelector, Plan, RunContext
 from pytest_carbon.matrix.store import ingest_sources
+from pytest_carbon.matrix.tests_cli import register_test_commands
 
 DEFAULT_CURVE = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 DEFAULT_BASELINE = (0.8, 0.9, 0.95, 0.99)
@@ -35,6 +36,7 @@ def add_matrix_parser(commands: Any) -> None:
     add_fit(sub)
     add_plan(sub)
     add_evaluate(sub)
+    register_test_commands(sub)
 
 
 def add_ingest(sub: Any) -> None:

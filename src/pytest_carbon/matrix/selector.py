@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, final
@@ -146,6 +146,30 @@ def write_model(path: str | Path, kind: str, params: Mapping[str, Any], state: A
         "state": state,
     }
     Path(path).write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+#: What damaged model state raises when it is used.
+DAMAGE_ERRORS = (
+    KeyError,
+    TypeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    ZeroDivisionError,
+)
+
+
+def check_usable(path: str | Path, trial: Callable[[], object]) -> None:
+    """Run ``trial`` (plans over the stored state); damaged state fails now, as InputError."""
+    try:
+        trial()
+    except DAMAGE_ERRORS as exc:
+        raise InputError(
+            str(path),
+            f"model state is damaged ({type(exc).__name__}: {exc})",
+            fix="re-create the model with pytest-carbon matrix fit",
+        ) from None
 
 
 def read_model(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -699,9 +723,15 @@ class MatrixSelector:
             state = data["state"]
             model.projects_ = {k: ProjectStats.from_dict(v) for k, v in state["projects"].items()}
             model.prior_ = [float(x) for x in state["prior"]]
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+        except DAMAGE_ERRORS as exc:
             raise InputError(str(path), f"model state is damaged ({exc})") from None
+        check_usable(path, model.plan_every_project)
         return model
+
+    def plan_every_project(self) -> None:
+        """Plan once for every stored project and its jobs (used to vet a loaded model)."""
+        for name, project in self.projects_.items():
+            self.plan_project(project, list(project.jobs), RunContext(project=name))
 
 
 def full_plan(names: Sequence[str], reason: str) -> Plan:
