@@ -78,6 +78,11 @@ def tests_kwh(report: dict[str, Any]) -> float:
     return sum(test["energy_kwh"] for test in report["tests"])
 
 
+def tests_cpu_s(report: dict[str, Any]) -> float:
+    """CPU seconds measured in tests."""
+    return sum(test["cpu_s"] for test in report["tests"])
+
+
 def conservation_error(report: dict[str, Any]) -> float:
     """Relative gap between the parts and the session total."""
     parts = tests_kwh(report) + sum(report["unattributed"].values())
@@ -97,6 +102,7 @@ def measure(rounds: int) -> dict[str, Any]:
         (folder / "test_cpu.py").write_text(CPU_SUITE)
         (folder / "pytest.ini").write_text("[pytest]\n")
         session, attributed, cpu, wall, linear, conservation = [], [], [], [], [], []
+        work, own_cpu = [], []
         for round_ in range(rounds):
             pair = [("serial", ["-p", "no:xdist"]), ("parallel", ["-n", "2"])]
             if round_ % 2:
@@ -107,6 +113,11 @@ def measure(rounds: int) -> dict[str, Any]:
             attributed.append(tests_kwh(parallel) / tests_kwh(serial))
             cpu.append(parallel["energy"]["cpu_kwh"] / serial["energy"]["cpu_kwh"])
             wall.append(parallel["wall_s"] / serial["wall_s"])
+            work.append(tests_cpu_s(parallel) / tests_cpu_s(serial))
+            own_cpu.append(
+                (parallel["cpu_s"] - parallel["codecarbon_cpu_s"])
+                / (serial["cpu_s"] - serial["codecarbon_cpu_s"])
+            )
             linear.append(
                 call_cpu_kwh(serial, "test_work_twice") / call_cpu_kwh(serial, "test_work_once")
             )
@@ -119,6 +130,8 @@ def measure(rounds: int) -> dict[str, Any]:
         "tests_ratio": attributed,
         "cpu_ratio": cpu,
         "wall_ratio": wall,
+        "work_ratio": work,
+        "own_cpu_ratio": own_cpu,
         "linearity": linear,
         "conservation_worst": max(conservation),
     }
@@ -192,7 +205,13 @@ def section(figures: dict[str, Any], rounds: int, command: str) -> str:
             "",
             "| property | target | median of rounds | range |",
             "|---|---|---:|---|",
-            row("xdist: session CPU energy, `-n 2` ÷ `-n 0`", "within 10 %", figures["cpu_ratio"]),
+            row("xdist: tests' CPU time, `-n 2` ÷ `-n 0`", "within 10 %", figures["work_ratio"]),
+            row(
+                "xdist: session CPU time without codecarbon's start-up, `-n 2` ÷ `-n 0`",
+                "within 10 %",
+                figures["own_cpu_ratio"],
+            ),
+            row("xdist: session CPU energy, `-n 2` ÷ `-n 0`", "see below", figures["cpu_ratio"]),
             row("xdist: session energy, `-n 2` ÷ `-n 0`", "see below", figures["session_ratio"]),
             row("xdist: tests' energy, `-n 2` ÷ `-n 0`", "see below", figures["tests_ratio"]),
             row("xdist: session wall time, `-n 2` ÷ `-n 0`", "—", figures["wall_ratio"]),
@@ -200,11 +219,16 @@ def section(figures: dict[str, Any], rounds: int, command: str) -> str:
             f"| conservation: worst relative gap, tests + unattributed vs session | ≤ 1 % | "
             f"{worst:.1e} | all runs |",
             "",
-            "The suite's CPU work is the same with and without xdist, and so is its CPU energy. "
-            "The session total is lower under `-n 2` because the session is shorter: the machine's "
-            "idle CPU power and its RAM power are paid for less time. That saving is real and is "
-            "shown, not hidden; it shrinks with the idle and RAM share of the power model. A "
-            "controller that counted the machine once per worker would show a ratio near 2.",
+            "What each process measures agrees: the tests' CPU time, and the session's CPU time "
+            "apart from codecarbon's start-up, are the same with and without xdist. The totals "
+            "differ for two reasons, both shown rather than hidden. (1) codecarbon's hardware "
+            "detection (in its side process, counted as unattributed plugin work) spends CPU for "
+            "a fixed wall time, so it burns less CPU when the machine is busy, as under `-n 2` "
+            "(`codecarbon_cpu_s` in each report). On a suite this short it is a large share; on "
+            "a suite of minutes it is noise. (2) A test's share of the machine's idle and RAM "
+            "power is divided among the workers running beside it, so tests cost less under "
+            "`-n 2` when the session is not longer. A controller that counted the machine once "
+            "per worker would show ratios near 2.",
             "",
             rapl_line(),
         ]

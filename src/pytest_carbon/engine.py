@@ -202,6 +202,7 @@ def assemble_report(inputs: SessionInputs) -> SessionReport:
         workers=inputs.workers,
         warnings=warnings,
         codecarbon_estimate={k: float(v) for k, v in estimate.items()} if estimate else None,
+        codecarbon_cpu_s=inputs.sidecar.cpu_s,
         exit_status=inputs.exit_status,
     )
 

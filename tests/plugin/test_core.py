@@ -63,7 +63,8 @@ def test_measures_every_test_and_keeps_outcomes(pytester: pytest.Pytester) -> No
             "Session: * kWh → * CO2e",
             "  6 tests in * · method cpu-time-model",
             "  CPU * · RAM * · GPU 0 J",
-            "  tests * + unattributed * (collection, session fixtures, plugin work)",
+            "  tests * + unattributed *",
+            "  unattributed: collection, session fixtures, plugin; codecarbon * CPU",
             "  Grid: 56* gCO2e/kWh, France (codecarbon:FRA 20*)",
             "  Power: *vCPUs*",
             "*driving a car*",
@@ -94,6 +95,7 @@ def test_measures_every_test_and_keeps_outcomes(pytester: pytest.Pytester) -> No
     assert report.exit_status == 1
     assert report.codecarbon_version is not None
     assert report.codecarbon_estimate is not None
+    assert report.codecarbon_cpu_s > 0
     assert_conserved(report)
     for test in report.tests:
         assert test.emissions_g == pytest.approx(test.energy_kwh * report.intensity.g_per_kwh)

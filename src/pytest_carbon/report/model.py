@@ -223,6 +223,8 @@ class SessionReport:
     workers: list[WorkerRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     codecarbon_estimate: dict[str, float] | None = None
+    #: CPU seconds codecarbon's side process used (counted in the session, and so in unattributed).
+    codecarbon_cpu_s: float = 0.0
     exit_status: int | None = None
     deselection: Deselection | None = None
     schema_version: int = SCHEMA_VERSION

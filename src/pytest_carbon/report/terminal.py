@@ -57,8 +57,11 @@ def summary_lines(report: SessionReport) -> list[Text]:
         ),
         Text(
             f"  tests {format_energy(report.attributed.total_kwh)} + unattributed "
-            f"{format_energy(report.unattributed.total_kwh)} (collection, session fixtures, "
-            "plugin work)"
+            f"{format_energy(report.unattributed.total_kwh)}"
+        ),
+        Text(
+            "  unattributed: collection, session fixtures, plugin" + codecarbon_share(report),
+            style="dim",
         ),
         Text(
             f"  Grid: {report.intensity.g_per_kwh:.4g} gCO2e/kWh, "
@@ -76,6 +79,13 @@ def summary_lines(report: SessionReport) -> list[Text]:
             )
         )
     return lines
+
+
+def codecarbon_share(report: SessionReport) -> str:
+    """How much of the session's CPU time codecarbon's own start-up took, when it took any."""
+    if report.codecarbon_cpu_s <= 0:
+        return ""
+    return f"; codecarbon {format_seconds(report.codecarbon_cpu_s)} CPU"
 
 
 def describe_power(report: SessionReport) -> str:
