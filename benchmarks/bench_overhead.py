@@ -242,10 +242,22 @@ def main() -> int:
             rows += summarise(suite.name, measure(suite, args.rounds, modes, extra))
             print("\n".join([*HEADER, *rows]))
     if args.write:
-        write_section(
-            rows, "python " + " ".join(["benchmarks/bench_overhead.py", *sys.argv[1:]]), args.rounds
-        )
+        command = " ".join(["python benchmarks/bench_overhead.py", *sys.argv[1:]])
+        write_section("overhead", "Plugin overhead", overhead_section(rows, command, args.rounds))
     return 0
+
+
+def overhead_section(rows: list[str], command: str, rounds: int) -> str:
+    """The markdown of the overhead section: provenance, then the table."""
+    return "\n".join(
+        [
+            f"Measured {time.strftime('%Y-%m-%d')} with `{command}` ({rounds} paired rounds, "
+            f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs).",
+            "",
+            *HEADER,
+            *rows,
+        ]
+    )
 
 
 if __name__ == "__main__":

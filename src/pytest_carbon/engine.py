@@ -106,18 +106,20 @@ class OutcomeLog:
         self.workers: dict[str, str] = {}
 
     def add(self, report: Any) -> None:
-        """Record one ``TestReport``."""
+        """Record one ``TestReport`` (called three times per test: keep it lean)."""
         nodeid = report.nodeid
-        self.reports.setdefault(nodeid, []).append(
-            (report.when, report.outcome, hasattr(report, "wasxfail"))
-        )
-        phases = self.durations.setdefault(nodeid, {})
-        phases[report.when] = phases.get(report.when, 0.0) + float(report.duration)
-        self.paths.setdefault(nodeid, report.location[0] if report.location else nodeid)
-        node = getattr(report, "node", None)
-        worker = getattr(node, "gateway", None)
-        if worker is not None:
-            self.workers[nodeid] = worker.id
+        when = report.when
+        entry = self.reports.get(nodeid)
+        if entry is None:
+            entry = self.reports[nodeid] = []
+            self.durations[nodeid] = {}
+            self.paths[nodeid] = report.location[0] if report.location else nodeid
+            worker = getattr(getattr(report, "node", None), "gateway", None)
+            if worker is not None:
+                self.workers[nodeid] = worker.id
+        entry.append((when, report.outcome, hasattr(report, "wasxfail")))
+        phases = self.durations[nodeid]
+        phases[when] = phases.get(when, 0.0) + report.duration
 
     def outcome(self, nodeid: str) -> str:
         """The final outcome of ``nodeid`` (``unknown`` when no report arrived)."""

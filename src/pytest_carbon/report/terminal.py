@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pytest_carbon.report.model import SessionReport
+from pytest_carbon.report.model import ModuleTotal, SessionReport
 from pytest_carbon.report.units import comparison, format_energy, format_mass, format_seconds
 
 
@@ -30,8 +30,9 @@ def render_terminal(
         console.print(renderable)
     if top and report.tests:
         console.print(top_tests_table(report, top, width))
-    if len(report.by_module()) > 1 or (top and report.tests):
-        console.print(modules_table(report, top))
+    modules = report.by_module()
+    if len(modules) > 1 or (top and report.tests):
+        console.print(modules_table(report, top, modules))
     for warning in report.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     return buffer.getvalue()
@@ -128,7 +129,9 @@ def top_tests_table(report: SessionReport, top: int, width: int = 100) -> Table:
     return table
 
 
-def modules_table(report: SessionReport, top: int) -> Table:
+def modules_table(
+    report: SessionReport, top: int, modules: list[ModuleTotal] | None = None
+) -> Table:
     """Per-module totals (the ``top`` costliest files)."""
     table = Table(title="Per module", box=box.SIMPLE, title_justify="left", expand=True)
     add_columns(
@@ -143,7 +146,7 @@ def modules_table(report: SessionReport, top: int) -> Table:
         ],
     )
     total = report.emissions_g or 1.0
-    for module in report.by_module()[: max(top, 1)]:
+    for module in (report.by_module() if modules is None else modules)[: max(top, 1)]:
         table.add_row(
             module.path,
             str(module.tests),
