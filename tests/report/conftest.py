@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from carbon_factory import make_report
 
+from carbon_factory import make_report
 from pytest_carbon.report.model import SessionReport
 
 

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from carbon_factory import make_report
 
+from carbon_factory import make_report
 from pytest_carbon.meter.counters import usable_vcpus
 from pytest_carbon.options import Settings
 from pytest_carbon.report.budget import (

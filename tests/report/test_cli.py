@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from carbon_factory import make_report
 
+from carbon_factory import make_report
 from pytest_carbon.errors import CarbonError, InputError
 from pytest_carbon.report.cli import add_report_parser
 from pytest_carbon.report.model import SessionReport, report_from_dict

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from carbon_factory import make_report
 
+from carbon_factory import make_report
 from pytest_carbon.meter.intensity import cloud_regions, country_intensity
 from pytest_carbon.report.compare import (
     DEFAULT_REGIONS,

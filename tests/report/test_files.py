@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from carbon_factory import make_report
 
+from carbon_factory import make_report
 from pytest_carbon.errors import InputError
 from pytest_carbon.report.csvfile import CODECARBON_COLUMNS, render_csv
 from pytest_carbon.report.gitlab import label, render_metrics

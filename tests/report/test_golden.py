@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from carbon_factory import fixed_regions, make_report
 
+from carbon_factory import fixed_regions, make_report
 from pytest_carbon.report.compare import compare_baseline
 from pytest_carbon.report.csvfile import render_csv
 from pytest_carbon.report.gitlab import render_metrics

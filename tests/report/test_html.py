@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from carbon_factory import fixed_regions, make_report
 
+from carbon_factory import fixed_regions, make_report
 from pytest_carbon.report.compare import compare_baseline
 from pytest_carbon.report.html import render_html
 from pytest_carbon.report.model import SessionReport

@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from carbon_factory import make_report
 
+from carbon_factory import make_report
 from pytest_carbon.report.csvfile import CODECARBON_COLUMNS
 from pytest_carbon.report.markdown import COMMENT_MARKER
 from pytest_carbon.report.model import SessionReport, load_report
