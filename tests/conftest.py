@@ -24,21 +24,8 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def power() -> PowerModel:
-    """A fixed power model: 4 W per vCPU, 2 vCPUs, 10 % idle, 20 W of RAM, PUE 1."""
-    return PowerModel(
-        method="cpu-time-model",
-        cpu_model="Test CPU",
-        cpu_tdp_w=8.0,
-        cpu_watts_per_vcpu=4.0,
-        vcpus=2.0,
-        vcpus_source="test",
-        cpu_watts=8.0,
-        cpu_idle_fraction=0.1,
-        ram_watts=20.0,
-        gpu_count=0,
-        gpu_model=None,
-        pue=1.0,
-    )
+    """The factory's power model: 4 W per vCPU, 2 vCPUs, 10 % idle, 20 W of RAM, PUE 1."""
+    return make_report().power
 
 
 @pytest.fixture
