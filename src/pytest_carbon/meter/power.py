@@ -1,7 +1,7 @@
 """The session power model: codecarbon's hardware view, scaled to the vCPUs this run may use.
 
 codecarbon runs in a sidecar process (:mod:`pytest_carbon.meter.sidecar`) started when the session
-is configured, so its ~1.6 s cold start overlaps collection instead of delaying it.
+starts, so its ~1.6 s cold start overlaps collection and tests instead of delaying them.
 """
 
 from __future__ import annotations
