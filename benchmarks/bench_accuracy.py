@@ -18,6 +18,7 @@ Run ``python benchmarks/bench_accuracy.py [--rounds 5] [--write]``. On a machine
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +55,18 @@ def test_work_twice():
 FIXED = ["--carbon", "--carbon-cpu-watts=8", "--carbon-ram-watts=2", "--carbon-intensity=100"]
 
 
-def run(folder: Path, *args: str) -> dict[str, Any]:
-    """One pytest process; its JSON report."""
+@contextlib.contextmanager
+def suite_folder() -> Iterator[Path]:
+    """A temporary folder holding the CPU-bound suite and its own pytest.ini."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "test_cpu.py").write_text(CPU_SUITE)
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        yield folder
+
+
+def run(folder: Path, *args: str, carbon: Sequence[str] = FIXED) -> dict[str, Any]:
+    """One pytest process with the ``carbon`` options; its JSON report."""
     out = folder / "r.json"
     command = [
         sys.executable,
@@ -63,7 +75,7 @@ def run(folder: Path, *args: str) -> dict[str, Any]:
         "-q",
         "-p",
         "no:cacheprovider",
-        *FIXED,
+        *carbon,
         *args,
         f"--carbon-json={out}",
     ]
@@ -97,10 +109,7 @@ def call_cpu_kwh(report: dict[str, Any], name: str) -> float:
 
 def measure(rounds: int) -> dict[str, Any]:
     """Run the suite in both modes, alternating, and collect the figures."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        (folder / "test_cpu.py").write_text(CPU_SUITE)
-        (folder / "pytest.ini").write_text("[pytest]\n")
+    with suite_folder() as folder:
         session, attributed, cpu, wall, linear, conservation = [], [], [], [], [], []
         work, own_cpu = [], []
         for round_ in range(rounds):
@@ -158,24 +167,8 @@ def rapl_line() -> str:
             "Model against RAPL: not measured — RAPL counters are not readable here "
             "(run as root, or make `energy_uj` readable)."
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        where = Path(tmp)
-        (where / "test_cpu.py").write_text(CPU_SUITE)
-        (where / "pytest.ini").write_text("[pytest]\n")
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:xdist",
-            "--carbon",
-            f"--carbon-json={where / 'r.json'}",
-        ]
-        subprocess.run(command, cwd=where, capture_output=True, check=False)
-        report = json.loads((where / "r.json").read_text())
+    with suite_folder() as folder:  # codecarbon's own figures: no overrides
+        report = run(folder, "-p", "no:xdist", carbon=["--carbon"])
     if not report["power"]["method"].startswith("rapl"):
         return "Model against RAPL: RAPL was present but not used: " + "; ".join(report["warnings"])
     measured = report["energy"]["cpu_kwh"]
