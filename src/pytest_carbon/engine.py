@@ -6,35 +6,33 @@ the codecarbon sidecar and the power model, and turn raw deltas into the session
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import time
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
 from pytest_carbon import __version__
 from pytest_carbon.identity import detect_identity
-from pytest_carbon.meter.attribute import (
-    Rates,
-    build_test,
-    energy_of,
-    outcome_of,
-    unattributed,
-)
+from pytest_carbon.meter.attribute import Pricer, Rates, energy_of, next_outcome, unattributed
 from pytest_carbon.meter.counters import Counters, Reading, delta, usable_vcpus
 from pytest_carbon.meter.intensity import resolve_intensity
 from pytest_carbon.meter.power import (
+    HardwareSource,
     Overrides,
-    Sidecar,
     SidecarResult,
     build_power_model,
     runs_in_vm,
 )
+from pytest_carbon.meter.spans import PhaseRecorder, SpanTable
 from pytest_carbon.options import Settings
 from pytest_carbon.report.model import METHOD_WALL, SessionReport, TestRecord, WorkerRecord
 
-#: Version of the worker → controller payload.
-PAYLOAD_VERSION: Final = 1
+#: Version of the worker → controller payload (2: spans as columns).
+PAYLOAD_VERSION: Final = 2
 
 
 def now_iso() -> str:
@@ -42,89 +40,77 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-@final
-class PhaseRecorder:
-    """Raw counter readings at every phase boundary of this process, priced at session end.
-
-    The hot path only appends ``(nodeid, phase, start, end)``; deltas and per-test grouping
-    are computed once, by :meth:`raw_tests`.
-    """
-
-    def __init__(self, counters: Counters, worker: str | None = None) -> None:
-        self.counters = counters
-        self.worker = worker
-        self.spans: list[tuple[str, str, Reading, Reading]] = []
-
-    def phases_of(self, nodeid: str) -> dict[str, list[float | None]]:
-        """The phases measured so far of ``nodeid`` when it is the test running now."""
-        phases: dict[str, list[float | None]] = {}
-        for span_nodeid, phase, start, end in reversed(self.spans):
-            if span_nodeid != nodeid:
-                break
-            add_phase(phases, phase, delta(start, end))
-        return phases
-
-    def raw_tests(self) -> list[dict[str, Any]]:
-        """Every test's phase deltas (reruns summed), JSON-able, in the order tests ran."""
-        tests: dict[str, dict[str, Any]] = {}
-        for nodeid, phase, start, end in self.spans:
-            entry = tests.get(nodeid)
-            if entry is None:
-                entry = {
-                    "nodeid": nodeid,
-                    "path": nodeid.split("::", 1)[0],
-                    "worker": self.worker,
-                    "phases": {},
-                }
-                tests[nodeid] = entry
-            add_phase(entry["phases"], phase, delta(start, end))
-        return list(tests.values())
-
-
-def add_phase(
-    phases: dict[str, list[float | None]], phase: str, measured: list[float | None]
-) -> None:
-    """Add one measured span to ``phases`` (a phase measured twice, as by reruns, is summed)."""
-    known = phases.get(phase)
-    phases[phase] = (
-        measured if known is None else [_add(a, b) for a, b in zip(known, measured, strict=True)]
-    )
-
-
-def _add(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a + b
+#: Codes of a phase report's ``when`` and ``outcome`` in :class:`OutcomeLog` (3: anything else).
+_WHEN: Final = {"setup": 0, "call": 1, "teardown": 2}
+_WHEN_NAMES: Final = ("setup", "call", "teardown", "?")
+_OUTCOME: Final = {"passed": 0, "failed": 1, "skipped": 2}
+_OUTCOME_NAMES: Final = ("passed", "failed", "skipped", "?")
 
 
 @final
 class OutcomeLog:
-    """Each test's phase reports, in the order tests finished (central and controller)."""
+    """Every phase report of every test, in flat columns (central process and controller).
 
-    def __init__(self) -> None:
-        self.reports: dict[str, list[tuple[str, str, bool]]] = {}
-        self.durations: dict[str, dict[str, float]] = {}
-        self.paths: dict[str, str] = {}
-        self.workers: dict[str, str] = {}
+    Called three times per test, so it keeps one code and one duration per report and leaves
+    nothing behind that the garbage collector tracks. On an xdist controller it also keeps which
+    worker ran each test, to report tests lost with a crashed worker.
+    """
+
+    def __init__(self, track_workers: bool = False) -> None:
+        self.nodeids: list[str] = []
+        self.codes = bytearray()
+        self.durations = array("d")
+        self.workers: dict[str, str] | None = {} if track_workers else None
 
     def add(self, report: Any) -> None:
-        """Record one ``TestReport`` (called three times per test: keep it lean)."""
+        """Record one ``TestReport``."""
         nodeid = report.nodeid
-        when = report.when
-        entry = self.reports.get(nodeid)
-        if entry is None:
-            entry = self.reports[nodeid] = []
-            self.durations[nodeid] = {}
-            self.paths[nodeid] = report.location[0] if report.location else nodeid
-            worker = getattr(getattr(report, "node", None), "gateway", None)
-            if worker is not None:
-                self.workers[nodeid] = worker.id
-        entry.append((when, report.outcome, hasattr(report, "wasxfail")))
-        phases = self.durations[nodeid]
-        phases[when] = phases.get(when, 0.0) + report.duration
+        self.nodeids.append(nodeid)
+        self.codes.append(
+            _WHEN.get(report.when, 3) << 3
+            | _OUTCOME.get(report.outcome, 3) << 1
+            | ("wasxfail" in report.__dict__)
+        )
+        self.durations.append(float(report.duration or 0.0))
+        if self.workers is not None:
+            gateway = getattr(getattr(report, "node", None), "gateway", None)
+            if gateway is not None:
+                self.workers[nodeid] = str(gateway.id)
 
-    def outcome(self, nodeid: str) -> str:
-        """The final outcome of ``nodeid`` (``unknown`` when no report arrived)."""
-        reports = self.reports.get(nodeid)
-        return outcome_of(reports) if reports else "unknown"
+    def outcomes(self) -> dict[str, str]:
+        """Each test's final outcome, in the order tests were first reported."""
+        result: dict[str, str] = {}
+        for nodeid, code in zip(self.nodeids, self.codes, strict=True):
+            result[nodeid] = next_outcome(
+                result.get(nodeid, "passed"),
+                _WHEN_NAMES[code >> 3],
+                _OUTCOME_NAMES[code >> 1 & 3],
+                bool(code & 1),
+            )
+        return result
+
+    def durations_of(self, nodeids: Collection[str]) -> dict[str, dict[str, float]]:
+        """The reported duration of every phase of ``nodeids`` (reruns summed)."""
+        found: dict[str, dict[str, float]] = {}
+        for nodeid, code, seconds in zip(self.nodeids, self.codes, self.durations, strict=True):
+            if nodeid in nodeids:
+                phases = found.setdefault(nodeid, {})
+                when = _WHEN_NAMES[code >> 3]
+                phases[when] = phases.get(when, 0.0) + seconds
+        return found
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage collection while the session is priced: it builds ~4 acyclic objects a phase,
+    and collections triggered by them would each walk every object pytest holds."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass
@@ -134,9 +120,9 @@ class SessionInputs:
     settings: Settings
     started_at: str
     session_delta: list[float | None]
-    raw_tests: Sequence[Mapping[str, Any]]
+    spans: Sequence[SpanTable]
     outcomes: OutcomeLog
-    sidecar: SidecarResult
+    sidecar: HardwareSource | SidecarResult
     energy_methods: tuple[str, ...]
     share: float = 1.0
     workers: list[WorkerRecord] = field(default_factory=list)
@@ -145,57 +131,66 @@ class SessionInputs:
 
 
 def assemble_report(inputs: SessionInputs) -> SessionReport:
-    """The session report: power model, per-test energy and the unattributed rest."""
+    """The session report: power model, per-test energy and the unattributed rest.
+
+    With a running :class:`Sidecar`, the tests are priced while codecarbon takes its last
+    reading: only the hardware it detected at start-up is needed for that.
+    """
     settings = inputs.settings
-    warnings = list(inputs.warnings) + inputs.sidecar.errors
+    sidecar = inputs.sidecar
+    hardware = sidecar.hardware if isinstance(sidecar, SidecarResult) else sidecar.detected()
     vcpus, vcpus_source = usable_vcpus()
     power = build_power_model(
-        inputs.sidecar.hardware,
+        hardware,
         vcpus=vcpus,
         vcpus_source=vcpus_source,
         overrides=Overrides(settings.cpu_watts, settings.ram_watts, settings.pue),
         energy_methods=inputs.energy_methods,
         in_vm=runs_in_vm(),
     )
-    if inputs.sidecar.errors:
-        power.notes.append("codecarbon was unavailable: fallback figures used (see warnings).")
     intensity = resolve_intensity(settings.country, settings.intensity)
     rates = Rates.from_model(power)
     g = intensity.g_per_kwh
+    pricer = Pricer(rates, g, inputs.share)
+    outcomes = inputs.outcomes.outcomes()
+    tests = pricer.tests(inputs.spans, outcomes)
+    priced = {test.nodeid for test in tests}
+    lost = [nodeid for nodeid in outcomes if nodeid not in priced]
+    if lost:
+        tests.extend(priced_from_durations(lost, inputs.outcomes, outcomes, pricer))
 
-    tests: list[TestRecord] = []
-    seen: set[str] = set()
-    for raw in inputs.raw_tests:
-        nodeid = str(raw["nodeid"])
-        seen.add(nodeid)
-        tests.append(build_test(raw, inputs.outcomes.outcome(nodeid), rates, g, inputs.share))
-    lost = [nodeid for nodeid in inputs.outcomes.reports if nodeid not in seen]
-    for nodeid in lost:
-        tests.append(priced_from_durations(nodeid, inputs, rates, g))
+    answer = sidecar if isinstance(sidecar, SidecarResult) else sidecar.finish()
+    warnings = list(inputs.warnings) + answer.errors
+    if answer.errors:
+        power.notes.append("codecarbon was unavailable: fallback figures used (see warnings).")
+    note = getattr(sidecar, "note", None)
+    if note:
+        power.notes.append(note)
     if lost:
         warnings.append(
             f"{len(lost)} test(s) ran on a worker that sent no measurements; priced from their "
             "reported durations at one busy vCPU (method wall-time-model)."
         )
-
-    session_energy = energy_of(inputs.session_delta, rates)
+    session_delta = list(inputs.session_delta)
+    session_delta[1] = float(session_delta[1] or 0.0) + answer.cpu_s
+    session_energy = energy_of(session_delta, rates)
     rest, overshoot = unattributed(session_energy, tests)
     if overshoot > 0.01 * max(session_energy.total_kwh, 1e-18):
         warnings.append(
             "Per-test energy exceeded the session total by "
             f"{overshoot / session_energy.total_kwh:.1%}; unattributed energy clamped to zero."
         )
-    estimate = inputs.sidecar.estimate
+    estimate = answer.estimate
     return SessionReport(
         tool_version=__version__,
-        codecarbon_version=(inputs.sidecar.hardware or {}).get("codecarbon_version"),
+        codecarbon_version=(hardware or {}).get("codecarbon_version"),
         started_at=inputs.started_at,
         finished_at=now_iso(),
         identity=detect_identity(settings.job, settings.matrix),
         power=power,
         intensity=intensity,
-        wall_s=float(inputs.session_delta[0] or 0.0),
-        cpu_s=float(inputs.session_delta[1] or 0.0),
+        wall_s=float(session_delta[0] or 0.0),
+        cpu_s=float(session_delta[1] or 0.0),
         energy=session_energy,
         emissions_g=session_energy.total_kwh * g,
         unattributed=rest,
@@ -204,23 +199,33 @@ def assemble_report(inputs: SessionInputs) -> SessionReport:
         workers=inputs.workers,
         warnings=warnings,
         codecarbon_estimate={k: float(v) for k, v in estimate.items()} if estimate else None,
-        codecarbon_cpu_s=inputs.sidecar.cpu_s,
+        codecarbon_cpu_s=answer.cpu_s,
         exit_status=inputs.exit_status,
     )
 
 
-def priced_from_durations(nodeid: str, inputs: SessionInputs, rates: Rates, g: float) -> TestRecord:
-    """A test whose counters were lost, priced from its report durations (one busy vCPU)."""
-    phases = inputs.outcomes.durations.get(nodeid, {})
-    raw = {
-        "nodeid": nodeid,
-        "path": inputs.outcomes.paths.get(nodeid, nodeid),
-        "worker": inputs.outcomes.workers.get(nodeid),
-        "phases": {when: [secs, secs, None, None] for when, secs in phases.items()},
-    }
-    record = build_test(raw, inputs.outcomes.outcome(nodeid), rates, g, inputs.share)
-    record.method = METHOD_WALL
-    return record
+def priced_from_durations(
+    lost: list[str], log: OutcomeLog, outcomes: Mapping[str, str], pricer: Pricer
+) -> list[TestRecord]:
+    """Tests whose counters were lost, priced from their report durations (one busy vCPU)."""
+    durations = log.durations_of(set(lost))
+    workers = log.workers or {}
+    records = []
+    for nodeid in lost:
+        phases = durations.get(nodeid, {})
+        records.append(
+            TestRecord(
+                nodeid=nodeid,
+                path=nodeid.split("::", 1)[0],
+                outcome=outcomes.get(nodeid, "unknown"),
+                method=METHOD_WALL,
+                phases={
+                    when: pricer.phase(secs, secs, None, None) for when, secs in phases.items()
+                },
+                worker=workers.get(nodeid),
+            )
+        )
+    return records
 
 
 class Strategy:
@@ -233,7 +238,7 @@ class Strategy:
         self.start: Reading = counters.read()
         self._own_cpu_start = time.process_time_ns()
         self.outcomes = OutcomeLog()
-        self.sidecar: Sidecar | None = None
+        self.sidecar: HardwareSource | None = None
 
     def session_delta(self, own_cpu_only: bool = False) -> list[float | None]:
         """Wall, CPU and energy counters since the session began."""
@@ -257,34 +262,34 @@ class Strategy:
 class Central(Strategy):
     """No xdist: measure tests in this process, run the sidecar, build the report."""
 
-    def __init__(self, settings: Settings, counters: Counters, sidecar: Sidecar) -> None:
+    def __init__(self, settings: Settings, counters: Counters, sidecar: HardwareSource) -> None:
         super().__init__(settings, counters)
         self.recorder = PhaseRecorder(counters)
-        self.sidecar: Sidecar = sidecar
+        self.sidecar: HardwareSource = sidecar
 
     def finish(self, exit_status: int | None) -> SessionReport:
-        """Read the session's counters, then stop codecarbon and add its CPU time."""
+        """Read the session's counters, then price it while codecarbon takes its last reading."""
         measured = self.session_delta()
-        sidecar = self.sidecar.finish()
-        measured[1] = float(measured[1] or 0.0) + sidecar.cpu_s
-        return assemble_report(
-            SessionInputs(
-                settings=self.settings,
-                started_at=self.started_at,
-                session_delta=measured,
-                raw_tests=self.recorder.raw_tests(),
-                outcomes=self.outcomes,
-                sidecar=sidecar,
-                energy_methods=self.counters.methods,
-                warnings=list(self.counters.warnings),
-                exit_status=exit_status,
+        self.sidecar.request_stop()
+        with gc_paused():
+            return assemble_report(
+                SessionInputs(
+                    settings=self.settings,
+                    started_at=self.started_at,
+                    session_delta=measured,
+                    spans=[self.recorder.table()],
+                    outcomes=self.outcomes,
+                    sidecar=self.sidecar,
+                    energy_methods=self.counters.methods,
+                    warnings=list(self.counters.warnings),
+                    exit_status=exit_status,
+                )
             )
-        )
 
 
 @final
 class Worker(Strategy):
-    """xdist worker: measure tests, ship raw deltas to the controller."""
+    """xdist worker: measure tests, ship raw spans to the controller."""
 
     def __init__(self, settings: Settings, counters: Counters, worker_id: str) -> None:
         super().__init__(settings, counters)
@@ -292,7 +297,7 @@ class Worker(Strategy):
         self.worker_id = worker_id
 
     def payload(self) -> dict[str, Any]:
-        """Plain JSON-able data for ``config.workeroutput``."""
+        """Plain data for ``config.workeroutput``."""
         measured = self.session_delta()
         return {
             "version": PAYLOAD_VERSION,
@@ -300,7 +305,7 @@ class Worker(Strategy):
             "wall_s": measured[0],
             "cpu_s": measured[1],
             "methods": list(self.counters.methods),
-            "tests": self.recorder.raw_tests(),
+            "spans": self.recorder.table().to_payload(),
             "warnings": list(self.counters.warnings),
         }
 
@@ -309,24 +314,33 @@ class Worker(Strategy):
 class Controller(Strategy):
     """xdist controller: own the sidecar, gather worker payloads, build the report."""
 
-    def __init__(self, settings: Settings, counters: Counters, sidecar: Sidecar) -> None:
+    def __init__(self, settings: Settings, counters: Counters, sidecar: HardwareSource) -> None:
         super().__init__(settings, counters)
-        self.sidecar: Sidecar = sidecar
+        self.sidecar: HardwareSource = sidecar
+        self.outcomes = OutcomeLog(track_workers=True)
         self.payloads: list[dict[str, Any]] = []
+        self.spans: list[SpanTable] = []
         self.workers: list[WorkerRecord] = []
 
     def node_down(self, worker_id: str, output: Mapping[str, Any] | None, error: Any) -> None:
         """Take a worker's payload; a worker that sent none is recorded as crashed."""
         payload = (output or {}).get("carbon")
-        if not isinstance(payload, dict) or payload.get("version") != PAYLOAD_VERSION:
+        spans = None
+        if isinstance(payload, dict) and payload.get("version") == PAYLOAD_VERSION:
+            try:
+                spans = SpanTable.from_payload(payload.get("spans") or {})
+            except ValueError as exc:
+                error = error or f"unreadable measurements: {exc}"
+        if payload is None or spans is None:
             note = f"worker {worker_id} sent no measurements" + (f" ({error})" if error else "")
             self.workers.append(WorkerRecord(worker_id, 0, 0.0, 0.0, crashed=True, note=note))
             return
         self.payloads.append(payload)
+        self.spans.append(spans)
         self.workers.append(
             WorkerRecord(
                 id=worker_id,
-                tests=len(payload.get("tests", [])),
+                tests=spans.test_count(),
                 wall_s=float(payload.get("wall_s") or 0.0),
                 cpu_s=float(payload.get("cpu_s") or 0.0),
             )
@@ -335,9 +349,8 @@ class Controller(Strategy):
     def finish(self, exit_status: int | None) -> SessionReport:
         """Count machine-level power once; CPU = controller + workers + sidecar."""
         measured = self.session_delta(own_cpu_only=True)
-        sidecar = self.sidecar.finish()
-        measured[1] = float(measured[1] or 0.0) + sum(w.cpu_s for w in self.workers) + sidecar.cpu_s
-        raw_tests = [test for payload in self.payloads for test in payload.get("tests", [])]
+        self.sidecar.request_stop()
+        measured[1] = float(measured[1] or 0.0) + sum(w.cpu_s for w in self.workers)
         methods = set(self.counters.methods)
         for payload in self.payloads:
             methods &= set(payload.get("methods", []))
@@ -345,18 +358,19 @@ class Controller(Strategy):
         for payload in self.payloads:
             warnings.extend(w for w in payload.get("warnings", []) if w not in warnings)
         warnings.extend(w.note for w in self.workers if w.crashed and w.note)
-        return assemble_report(
-            SessionInputs(
-                settings=self.settings,
-                started_at=self.started_at,
-                session_delta=measured,
-                raw_tests=raw_tests,
-                outcomes=self.outcomes,
-                sidecar=sidecar,
-                energy_methods=tuple(sorted(methods)),
-                share=1.0 / max(len(self.workers), 1),
-                workers=self.workers,
-                warnings=warnings,
-                exit_status=exit_status,
+        with gc_paused():
+            return assemble_report(
+                SessionInputs(
+                    settings=self.settings,
+                    started_at=self.started_at,
+                    session_delta=measured,
+                    spans=self.spans,
+                    outcomes=self.outcomes,
+                    sidecar=self.sidecar,
+                    energy_methods=tuple(sorted(methods)),
+                    share=1.0 / max(len(self.workers), 1),
+                    workers=self.workers,
+                    warnings=warnings,
+                    exit_status=exit_status,
+                )
             )
-        )

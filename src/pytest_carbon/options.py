@@ -54,6 +54,12 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("carbon_ram_watts", "RAM power in watts.", "W"),
     Option("carbon_pue", "power usage effectiveness of the data centre (default 1.0).", "PUE"),
     Option(
+        "carbon_detect",
+        "run codecarbon's hardware detection (and its own estimate) even when pytest's cache "
+        "holds this machine's detection from an earlier run.",
+        flag=True,
+    ),
+    Option(
         "carbon_summary",
         "append a markdown job summary to PATH (default: $GITHUB_STEP_SUMMARY when set; "
         "'none' turns it off).",
@@ -265,6 +271,7 @@ class Settings:
     cpu_watts: float | None = None
     ram_watts: float | None = None
     pue: float = 1.0
+    detect: bool = False
     summary_path: str | None = None
     pr_comment_path: str | None = None
     csv_path: str | None = None
@@ -306,6 +313,7 @@ def read_settings(config: pytest.Config, environ: Mapping[str, str] | None = Non
         ),
         ram_watts=get("carbon_ram_watts", lambda n, v: parse_number(n, v, minimum=0.0)),
         pue=get("carbon_pue", lambda n, v: parse_number(n, v, minimum=1.0), 1.0),
+        detect=get("carbon_detect", parse_bool, False),
         summary_path=(
             default_summary_path(environ)
             if summary_raw is None

@@ -1,30 +1,24 @@
-"""pytest hooks and options — wiring only; the work happens in :mod:`pytest_carbon.engine`."""
+"""The pytest entry point: options, markers, and the session hooks once ``--carbon`` is on.
+
+This module is imported by every pytest run that has pytest-carbon installed, so it imports
+nothing beyond the options until measurement is asked for: a run without ``--carbon`` pays
+nothing. The hooks themselves live in :mod:`pytest_carbon.session_hooks` (measurement and
+reports) and :mod:`pytest_carbon.plan_hooks` (``--carbon-plan``).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 import pytest
 
-from pytest_carbon.errors import CarbonError, CarbonWarning
-from pytest_carbon.options import Settings, add_options, parse_bool, raw_value
-
-# Everything below options is imported only once --carbon is on: a run without it pays nothing.
-if TYPE_CHECKING:
-    from pytest_carbon.engine import Central, Controller, Worker
-    from pytest_carbon.report.model import SessionReport
-    from pytest_carbon.report.outputs import Verdict
+from pytest_carbon.options import add_options, parse_bool, raw_value
 
 #: Registered on every run, so kept here: importing the budget module is for --carbon runs only.
 BUDGET_MARKER_HELP: Final = (
     "carbon_budget(energy_kwh=None, emissions_g=None): fail the test when its setup and call "
     "use more energy (kWh) or emit more (gCO2e) than this (pytest-carbon, needs --carbon)."
 )
-
-PLUGIN_NAME: Final = "carbon-session"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)  # trylast: xdist registers its dsession in its own configure first
 def pytest_configure(config: pytest.Config) -> None:
-    """Validate options and register the session plugin when ``--carbon`` is on."""
+    """Validate options and register the session hooks when ``--carbon`` is on."""
     config.addinivalue_line("markers", BUDGET_MARKER_HELP)
     if raw_value(config, "carbon_plan") is not None:  # --carbon-plan works without --carbon
         from pytest_carbon.plan_hooks import register_plan_hooks
@@ -43,267 +37,13 @@ def pytest_configure(config: pytest.Config) -> None:
     enabled = raw_value(config, "carbon")
     if enabled is None or not parse_bool("carbon", enabled) or config.option.collectonly:
         return
-    from pytest_carbon.engine import Controller
     from pytest_carbon.options import read_settings
     from pytest_carbon.report.io import check_writable
+    from pytest_carbon.session_hooks import register_session_hooks
 
     settings = read_settings(config)
     if settings.json_path:
         problem = check_writable(settings.json_path)
         if problem:
             raise pytest.UsageError(f"--carbon-json: {problem}")
-    plugin = make_session_plugin(config, settings)
-    config.pluginmanager.register(plugin, PLUGIN_NAME)
-    if isinstance(plugin.strategy, Controller):
-        config.pluginmanager.register(XdistControllerHooks(plugin.strategy), PLUGIN_NAME + "-xdist")
-
-
-def make_session_plugin(config: pytest.Config, settings: Settings) -> CarbonSessionPlugin:
-    """The plugin object for this process's role: central, xdist worker or xdist controller."""
-    from pytest_carbon.engine import Central, Controller, Worker
-    from pytest_carbon.meter.counters import Counters
-    from pytest_carbon.meter.power import Sidecar
-
-    counters = Counters.detect()
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        share = 1.0 / max(int(workerinput.get("workercount", 1)), 1)
-        return MeasuringPlugin(
-            config, Worker(settings, counters, workerinput["workerid"]), budget_share=share
-        )
-    if config.pluginmanager.getplugin("dsession") is not None:
-        return CarbonSessionPlugin(
-            config, Controller(settings, counters, Sidecar(settings.country))
-        )
-    return MeasuringPlugin(config, Central(settings, counters, Sidecar(settings.country)))
-
-
-class CarbonSessionPlugin:
-    """Session-level hooks shared by every role; the xdist controller uses it as is."""
-
-    def __init__(self, config: pytest.Config, strategy: Central | Worker | Controller) -> None:
-        self.config = config
-        self.strategy = strategy
-        self.is_worker = hasattr(config, "workerinput")
-        self.report: SessionReport | None = None
-        self.output_errors: list[str] = []
-        self.budgets: dict[str, dict[str, Any]] = {}
-        self.verdict: Verdict | None = None
-        self.junit_path: str | None = None
-        xmlpath = config.getoption("xmlpath", None)
-        if xmlpath:
-            from pytest_carbon.report.junit import resolve_xml_path
-
-            self.junit_path = resolve_xml_path(xmlpath)
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start codecarbon beside the session (not at configure: ``--help`` never gets here)."""
-        self.strategy.begin()
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """Never leave codecarbon running, whatever way pytest ended."""
-        self.strategy.close()
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep every phase's outcome (the controller receives the workers' reports here)."""
-        if not self.is_worker:
-            self.strategy.outcomes.add(report)
-            limits = getattr(report, "carbon_budget", None)  # budget.REPORT_ATTRIBUTE
-            if isinstance(limits, dict):
-                self.budgets[report.nodeid] = limits
-
-    # trylast: the junitxml plugin writes its file in its own sessionfinish; ours rewrites it.
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Hand the worker's data over, or build and write the session report."""
-        strategy = self.strategy
-        try:
-            if self.is_worker:
-                payload = strategy.payload()  # type: ignore[union-attr]
-                self.config.workeroutput["carbon"] = payload  # type: ignore[attr-defined]
-                return
-            self.report = strategy.finish(int(exitstatus))  # type: ignore[union-attr]
-        except Exception as exc:  # measurement must never break the session
-            warn_once(self.config, f"carbon measurement failed at session end: {exc!r}")
-            return
-        plan = self.config.pluginmanager.get_plugin("carbon-plan")  # plan_hooks.PLAN_PLUGIN_NAME
-        if plan is not None:
-            self.report.deselection = plan.deselection()
-        self.write_outputs(self.report)
-        if self.report.exit_status is not None and self.report.exit_status != exitstatus:
-            session.exitstatus = self.report.exit_status  # a carbon limit the user set failed
-
-    def write_outputs(self, report: SessionReport) -> None:
-        """Write every requested report file; failures are reported, never raised."""
-        from pytest_carbon.report import outputs
-
-        settings = self.strategy.settings
-        self.verdict = verdict = outputs.judge(report, settings, self.budgets)
-        for error in verdict.errors:
-            self.record_error(error)
-        if settings.json_path:
-            self.try_write(settings.json_path, report.to_json)
-        for path, render in outputs.planned_files(report, settings, verdict):
-            self.try_write(path, render)
-        summary = settings.summary_path
-        if summary:
-            text = outputs.summary_text(report, settings, verdict)
-            self.try_output(lambda: outputs.append_text(summary, text))
-        junit = self.junit_path
-        if junit:
-            from pytest_carbon.report.junit import rewrite_junit
-
-            prefix = self.config.getoption("junitprefix", None)
-            self.try_output(lambda: rewrite_junit(junit, report, prefix))
-
-    def try_write(self, path: str, render: Any) -> None:
-        """Render and write one output atomically, recording a one-line error on failure."""
-        from pytest_carbon.report.io import write_atomic
-
-        self.try_output(lambda: write_atomic(path, render()))
-
-    def try_output(self, action: Callable[[], None]) -> None:
-        """Run one output action, recording a one-line error on failure."""
-        try:
-            action()
-        except CarbonError as exc:
-            self.record_error(str(exc))
-
-    def record_error(self, message: str) -> None:
-        """Keep a one-line error for the terminal and warn once."""
-        self.output_errors.append(message)
-        warn_once(self.config, message)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Print the carbon section."""
-        from pytest_carbon.report import outputs
-        from pytest_carbon.report.terminal import render_terminal
-
-        terminalreporter.write_sep("-", "carbon footprint (pytest-carbon)")
-        if self.report is None:
-            terminalreporter.write_line("no carbon report: measurement failed (see warnings)")
-            return
-        text = render_terminal(
-            self.report,
-            top=self.strategy.settings.top,
-            width=terminalreporter._tw.fullwidth,
-            color=terminalreporter.hasmarkup,
-        )
-        terminalreporter.write(text)
-        for line in outputs.verdict_lines(self.report, self.verdict):
-            terminalreporter.write_line(line)
-        for failure in self.verdict.failures if self.verdict else ():
-            terminalreporter.write_line(failure, red=True, bold=True)
-        for error in self.output_errors:
-            terminalreporter.write_line(f"error: {error}", red=True)
-        if self.strategy.settings.json_path and not self.output_errors:
-            terminalreporter.write_line(
-                f"carbon report written to {self.strategy.settings.json_path}"
-            )
-
-
-class MeasuringPlugin(CarbonSessionPlugin):
-    """Adds the per-phase counter reads (central process and xdist workers).
-
-    The hot path: two counter reads and one list append per phase, nothing else.
-    """
-
-    strategy: Central | Worker
-
-    def __init__(
-        self, config: pytest.Config, strategy: Central | Worker, budget_share: float = 1.0
-    ) -> None:
-        super().__init__(config, strategy)
-        self.budget_share = budget_share
-        self._read = strategy.counters.read
-        self._spans = strategy.recorder.spans
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Measure the setup phase."""
-        start = self._read()
-        try:
-            return (yield)
-        finally:
-            self._spans.append((item.nodeid, "setup", start, self._read()))
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Measure the call phase."""
-        start = self._read()
-        try:
-            return (yield)
-        finally:
-            self._spans.append((item.nodeid, "call", start, self._read()))
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Measure the teardown phase."""
-        start = self._read()
-        try:
-            return (yield)
-        finally:
-            self._spans.append((item.nodeid, "teardown", start, self._read()))
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Judge budgets only when a collected test has one (no cost for suites without)."""
-        from pytest_carbon.report import budget
-
-        if any(item.get_closest_marker(budget.MARKER) for item in session.items):
-            hooks = BudgetHooks(
-                self,
-                budget.BudgetGate(
-                    budget.RuntimePricer(
-                        self.strategy.settings, self.strategy.counters.methods, self.budget_share
-                    )
-                ),
-            )
-            self.config.pluginmanager.register(hooks, PLUGIN_NAME + "-budgets")
-
-
-class BudgetHooks:
-    """``carbon_budget`` checks, registered only when a collected test carries the marker."""
-
-    def __init__(self, plugin: MeasuringPlugin, gate: Any) -> None:
-        self.plugin = plugin
-        self.gate = gate
-
-    # tryfirst: the outermost wrapper sees the report after xfail handling has shaped it.
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Judge a ``carbon_budget`` test when its call phase is reported."""
-        from pytest_carbon.report import budget
-
-        report = yield
-        if call.when == "call":
-            try:
-                phases = self.plugin.strategy.recorder.phases_of(item.nodeid)
-                self.gate.check(item.get_closest_marker(budget.MARKER), report, phases)
-            except Exception as exc:  # a pricing failure must not change the test's outcome
-                warn_once(
-                    self.plugin.config, f"carbon budget of {item.nodeid} not checked: {exc!r}"
-                )
-        return report
-
-
-class XdistControllerHooks:
-    """xdist-only hooks, registered only on a controller (so xdist stays optional)."""
-
-    def __init__(self, controller: Controller) -> None:
-        self.controller = controller
-
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """Collect a worker's measurements; a worker that sent none is reported as crashed."""
-        self.controller.node_down(node.gateway.id, getattr(node, "workeroutput", None), error)
-
-
-def warn_once(config: pytest.Config, message: str) -> None:
-    """Emit one :class:`CarbonWarning`; never raises, even under ``-W error``."""
-    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
-    report = getattr(plugin, "report", None)
-    if report is not None and message not in report.warnings:
-        report.warnings.append(message)
-    with contextlib.suppress(Warning):  # ``-W error`` must not fail the session
-        warnings.warn(CarbonWarning(message), stacklevel=2)
+    register_session_hooks(config, settings)

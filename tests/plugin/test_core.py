@@ -236,3 +236,42 @@ def test_json_report_is_plain_json_with_schema(pytester: pytest.Pytester) -> Non
     assert data["schema_version"] == 1
     assert {"identity", "power", "intensity", "energy", "unattributed", "tests"} <= set(data)
     assert data["tests"][0]["phases"]["call"]["energy"]["cpu_kwh"] >= 0
+
+
+def test_hardware_detection_is_reused_from_the_cache(pytester: pytest.Pytester) -> None:
+    """The real codecarbon runs once; later runs reuse its detection until asked again."""
+    pytester.makepyfile(test_mixed=MIXED_SUITE)
+    args = ("--carbon", "--carbon-json=carbon.json", "-p", "no:randomly")
+    pytester.runpytest(*args).assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
+    first = read_report(pytester)
+    assert first.codecarbon_estimate is not None
+    assert first.codecarbon_cpu_s > 0
+
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
+    result.stdout.fnmatch_lines(["*note: Hardware as codecarbon detected it on *"])
+    cached = read_report(pytester)
+    assert cached.codecarbon_estimate is None
+    assert cached.codecarbon_cpu_s == 0.0
+    assert cached.warnings == []
+    assert cached.codecarbon_version == first.codecarbon_version
+    assert cached.power.cpu_watts == first.power.cpu_watts
+    assert cached.power.ram_watts == first.power.ram_watts
+    assert cached.power.cpu_model == first.power.cpu_model
+    assert any("pytest cache" in note for note in cached.power.notes)
+    assert_conserved(cached)
+
+    pytester.runpytest(*args, "--carbon-detect").assert_outcomes(
+        passed=3, failed=1, skipped=1, xfailed=1
+    )
+    detected = read_report(pytester)
+    assert detected.codecarbon_estimate is not None
+    assert not any("pytest cache" in note for note in detected.power.notes)
+
+
+def test_without_the_cache_codecarbon_runs_every_time(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a="def test_a(): pass")
+    args = ("--carbon", "--carbon-json=carbon.json", "-p", "no:cacheprovider")
+    for _ in range(2):
+        pytester.runpytest(*args).assert_outcomes(passed=1)
+        assert read_report(pytester).codecarbon_estimate is not None

@@ -121,7 +121,11 @@ def test_real_codecarbon_sidecar_detects_hardware() -> None:
     """Runs the real codecarbon offline tracker in its sidecar process."""
     sidecar = Sidecar("FRA")
     sidecar.start()
-    result = sidecar.finish()
+    try:
+        assert sidecar.detected() is not None
+        result = sidecar.finish()
+    finally:
+        sidecar.abandon()
     assert result.errors == []
     assert result.hardware is not None
     assert result.hardware["codecarbon_version"].startswith("3.")

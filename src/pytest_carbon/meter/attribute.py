@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, final
 
+from pytest_carbon.meter.spans import SpanTable
 from pytest_carbon.report.model import (
     METHOD_MODEL,
     METHOD_NVML,
@@ -52,7 +53,18 @@ class Rates:
 
 def energy_of(delta: Delta, rates: Rates, share: float = 1.0) -> Energy:
     """Energy of one measured span; ``share`` is this process's part of machine-level power."""
-    wall_s, cpu_s, rapl_j, gpu_j = float(delta[0]), float(delta[1]), delta[2], delta[3]
+    return span_energy(float(delta[0]), float(delta[1]), delta[2], delta[3], rates, share)
+
+
+def span_energy(
+    wall_s: float,
+    cpu_s: float,
+    rapl_j: float | None,
+    gpu_j: float | None,
+    rates: Rates,
+    share: float = 1.0,
+) -> Energy:
+    """Energy of a span from its wall and CPU seconds and the joules counted by RAPL and NVML."""
     if rapl_j is not None:
         cpu_j = float(rapl_j) * share
     else:
@@ -63,36 +75,78 @@ def energy_of(delta: Delta, rates: Rates, share: float = 1.0) -> Energy:
     return Energy(cpu_j * scale, ram_j * scale, gpu * scale)
 
 
+#: A test's methods as bits: the CPU-time model, RAPL, NVML; named CPU methods first.
+_MODEL, _RAPL, _NVML = 1, 2, 4
+_METHODS: Final = {
+    bits: "+".join(
+        name
+        for bit, name in ((_MODEL, METHOD_MODEL), (_RAPL, METHOD_RAPL), (_NVML, METHOD_NVML))
+        if bits & bit
+    )
+    for bits in range(8)
+}
+
+
 def method_of(delta: Delta) -> str:
     """Which method produced a span's figure: ``rapl`` or the CPU-time model, plus ``nvml``."""
-    method = METHOD_RAPL if delta[2] is not None else METHOD_MODEL
-    if delta[3] is not None:
-        method += "+" + METHOD_NVML
-    return method
+    return _METHODS[
+        (_RAPL if delta[2] is not None else _MODEL) | (_NVML if delta[3] is not None else 0)
+    ]
 
 
-def build_test(
-    raw: Mapping[str, Any], outcome: str, rates: Rates, g_per_kwh: float, share: float
-) -> TestRecord:
-    """A :class:`TestRecord` from one test's raw phase deltas."""
-    phases: dict[str, PhaseRecord] = {}
-    methods: set[str] = set()
-    for name, delta in raw["phases"].items():
-        energy = energy_of(delta, rates, share)
-        phases[name] = PhaseRecord(
-            wall_s=float(delta[0]),
-            cpu_s=float(delta[1]),
-            energy=energy,
-            emissions_g=energy.total_kwh * g_per_kwh,
-        )
-        methods.update(method_of(delta).split("+"))
-    return TestRecord(
-        nodeid=str(raw["nodeid"]),
-        path=str(raw.get("path") or str(raw["nodeid"]).split("::")[0]),
-        outcome=outcome,
-        method="+".join(sorted(methods)) or METHOD_MODEL,
-        phases=phases,
-        worker=raw.get("worker"),
+@final
+class Pricer:
+    """Prices measured spans into test records, with the rates and grid intensity of a session.
+
+    Built for the end of a session of 100,000 tests: one pass over the spans, no intermediate
+    structures.
+    """
+
+    def __init__(self, rates: Rates, g_per_kwh: float, share: float = 1.0) -> None:
+        self.rates = rates
+        self.g_per_kwh = g_per_kwh
+        self.share = share
+
+    def phase(
+        self, wall_s: float, cpu_s: float, rapl_j: float | None, gpu_j: float | None
+    ) -> PhaseRecord:
+        """One priced phase."""
+        energy = span_energy(wall_s, cpu_s, rapl_j, gpu_j, self.rates, self.share)
+        return PhaseRecord(wall_s, cpu_s, energy, energy.total_kwh * self.g_per_kwh)
+
+    def tests(self, tables: Iterable[SpanTable], outcomes: Mapping[str, str]) -> list[TestRecord]:
+        """One record per test, in the order tests first ran; a phase run twice is summed."""
+        records: dict[str, TestRecord] = {}
+        methods: dict[str, int] = {}
+        phase_of = self.phase
+        for table in tables:
+            worker = table.worker
+            for nodeid, name, wall, cpu, rapl, gpu in table.deltas():
+                record = records.get(nodeid)
+                if record is None:
+                    record = records[nodeid] = TestRecord(
+                        nodeid=nodeid,
+                        path=nodeid.split("::", 1)[0],
+                        outcome=outcomes.get(nodeid, "unknown"),
+                        method=METHOD_MODEL,
+                        worker=worker,
+                    )
+                    methods[nodeid] = 0
+                phase = phase_of(wall, cpu, rapl, gpu)
+                known = record.phases.get(name)
+                record.phases[name] = phase if known is None else merge_phases(known, phase)
+                methods[nodeid] |= (_RAPL if rapl is not None else _MODEL) | (
+                    _NVML if gpu is not None else 0
+                )
+        for nodeid, record in records.items():
+            record.method = _METHODS[methods[nodeid]]
+        return list(records.values())
+
+
+def merge_phases(a: PhaseRecord, b: PhaseRecord) -> PhaseRecord:
+    """Two runs of the same phase (as with reruns), added up."""
+    return PhaseRecord(
+        a.wall_s + b.wall_s, a.cpu_s + b.cpu_s, a.energy + b.energy, a.emissions_g + b.emissions_g
     )
 
 
@@ -103,10 +157,14 @@ def unattributed(session: Energy, tests: Iterable[TestRecord]) -> tuple[Energy, 
     with per-test hardware counters shared between workers); it is clamped and returned so the
     caller can warn.
     """
-    attributed = Energy()
+    cpu = ram = gpu = 0.0
     for test in tests:
-        attributed = attributed + test.energy
-    rest = session - attributed
+        for phase in test.phases.values():
+            energy = phase.energy
+            cpu += energy.cpu_kwh
+            ram += energy.ram_kwh
+            gpu += energy.gpu_kwh
+    rest = session - Energy(cpu, ram, gpu)
     parts = (rest.cpu_kwh, rest.ram_kwh, rest.gpu_kwh)
     overshoot = -min(0.0, *parts)
     return Energy(*(max(part, 0.0) for part in parts)), overshoot
@@ -116,13 +174,19 @@ def outcome_of(reports: Iterable[tuple[str, str, bool]]) -> str:
     """The test's outcome from its phase reports ``(when, outcome, was_xfail)``."""
     result = "passed"
     for when, outcome, was_xfail in reports:
-        if when == "call":
-            if was_xfail:
-                result = "xfailed" if outcome == "skipped" else "xpassed"
-            elif outcome in ("failed", "skipped"):
-                result = outcome
-        elif outcome == "failed":
-            result = "error"
-        elif outcome == "skipped" and when == "setup":
-            result = "xfailed" if was_xfail else "skipped"
+        result = next_outcome(result, when, outcome, was_xfail)
+    return result
+
+
+def next_outcome(result: str, when: str, outcome: str, was_xfail: bool) -> str:
+    """The outcome of a test so far, after one more phase report."""
+    if when == "call":
+        if was_xfail:
+            return "xfailed" if outcome == "skipped" else "xpassed"
+        if outcome in ("failed", "skipped"):
+            return outcome
+    elif outcome == "failed":
+        return "error"
+    elif outcome == "skipped" and when == "setup":
+        return "xfailed" if was_xfail else "skipped"
     return result

@@ -26,17 +26,22 @@ Reading = tuple[int, int, "int | None", "int | None"]
 
 if sys.platform == "win32":  # pragma: no cover - no resource module on Windows
 
-    def cpu_time_ns() -> int:
-        """CPU time of this process, in nanoseconds (children are not visible on Windows)."""
-        return process_time_ns()
+    def children_cpu_ns() -> int:
+        """CPU time of ended child processes (not visible on Windows): always 0."""
+        return 0
 
 else:
     from resource import RUSAGE_CHILDREN, getrusage
 
-    def cpu_time_ns() -> int:
-        """CPU time of this process and of its children that have ended, in nanoseconds."""
+    def children_cpu_ns() -> int:
+        """CPU time of this process's children that have ended and been waited for, in ns."""
         children = getrusage(RUSAGE_CHILDREN)
-        return process_time_ns() + int((children.ru_utime + children.ru_stime) * 1e9)
+        return int((children.ru_utime + children.ru_stime) * 1e9)
+
+
+def cpu_time_ns() -> int:
+    """CPU time of this process and of its children that have ended, in nanoseconds."""
+    return process_time_ns() + children_cpu_ns()
 
 
 @final
@@ -175,6 +180,11 @@ class Counters:
             if note:
                 counters.degrade(note)
         return counters
+
+    @property
+    def has_energy(self) -> bool:
+        """True when a hardware energy counter (RAPL or NVML) is read besides the clocks."""
+        return self.rapl is not None or self.nvml is not None
 
     @property
     def methods(self) -> tuple[str, ...]:

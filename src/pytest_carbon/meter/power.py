@@ -6,13 +6,17 @@ starts, so its ~1.6 s cold start overlaps collection and tests instead of delayi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, Protocol, final
 
 from pytest_carbon.report.model import METHOD_MODEL, METHOD_NVML, METHOD_RAPL, PowerModel
 
@@ -43,15 +47,55 @@ class SidecarResult:
     cpu_s: float = 0.0
 
 
+class HardwareSource(Protocol):
+    """Where the session's hardware figures come from: the codecarbon sidecar, or a cache."""
+
+    #: Said in the report about the source (None: nothing to say).
+    note: str | None
+
+    def start(self) -> None:
+        """The session starts."""
+
+    def request_stop(self) -> None:
+        """The session ends: ask for the last figures, without waiting."""
+
+    def detected(self) -> dict[str, Any] | None:
+        """The hardware (waits for it when still being detected)."""
+
+    def finish(self) -> SidecarResult:
+        """Everything known, once the source has finished."""
+
+    def abandon(self) -> None:
+        """pytest is shutting down: stop and reap whatever still runs."""
+
+
 @final
 class Sidecar:
-    """Starts codecarbon in a child process and collects its answers at the end of the session."""
+    """Starts codecarbon in a child process and collects its answers at the end of the session.
 
-    def __init__(self, country: str | None, timeout_s: float = 60.0) -> None:
+    At the end: :meth:`request_stop` first, then :meth:`detected` (the hardware, known since the
+    sidecar became ready) to price the tests while codecarbon takes its last reading, then
+    :meth:`finish` for its estimate. The process is not waited for; :meth:`abandon` reaps it.
+    """
+
+    note: str | None = None
+
+    def __init__(
+        self,
+        country: str | None,
+        timeout_s: float = 60.0,
+        remember: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._country = country
         self._timeout_s = timeout_s
-        self._process: subprocess.Popen[str] | None = None
+        self._remember = remember
+        self._process: subprocess.Popen[bytes] | None = None
         self._start_error: str | None = None
+        self._result = SidecarResult()
+        self._pending = b""
+        self._seen: set[str] = set()
+        self._eof = False
+        self._deadline: float | None = None
 
     def start(self) -> None:
         """Launch the sidecar; never raises (a failure is reported by :meth:`finish`)."""
@@ -63,64 +107,127 @@ class Sidecar:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                text=True,
                 env=env,
+                bufsize=0,
             )
         except OSError as exc:
             self._start_error = f"codecarbon could not be started ({exc})"
 
-    def abandon(self) -> None:
-        """Stop the sidecar without waiting for an answer (pytest ended without a session end)."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.communicate()
+    def request_stop(self) -> None:
+        """Ask codecarbon for its last reading without waiting for it; never raises."""
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.closed:
+            return
+        self._deadline = time.monotonic() + self._timeout_s
+        with contextlib.suppress(OSError):  # a child that already died: its output says why
+            process.stdin.write(b"stop\n")
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+
+    def detected(self) -> dict[str, Any] | None:
+        """The hardware codecarbon detected (None when it failed before knowing)."""
+        self.request_stop()
+        self._read_until({"ready", "error"})
+        return self._result.hardware
 
     def finish(self) -> SidecarResult:
         """Stop codecarbon and return what it reported; never raises."""
-        result = SidecarResult()
-        process, self._process = self._process, None
-        if process is None:
+        result = self._result
+        if self._process is None:
             result.errors.append(self._start_error or "codecarbon was not started")
             return result
-        try:
-            out, _ = process.communicate("stop\n", timeout=self._timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, _ = process.communicate()
-            result.errors.append(f"codecarbon did not answer within {self._timeout_s:.0f} s")
-        except OSError as exc:  # stdin closed because the child already died
-            out = process.stdout.read() if process.stdout else ""
-            result.errors.append(f"codecarbon stopped early ({exc})")
-        parse_sidecar_output(out, result)
+        self.request_stop()
+        self._read_until({"stopped", "error"})
+        if self._eof and not self._seen & {"stopped", "error"}:
+            self._process.wait()
         if not result.errors and (result.hardware is None or result.estimate is None):
             stage = "before detecting the hardware" if result.hardware is None else "mid-session"
+            status = self._process.poll()
             result.errors.append(
-                f"codecarbon stopped {stage} (exit status {process.returncode}); "
+                f"codecarbon stopped {stage} (exit status {status}); "
                 "its machine-level estimate is missing"
             )
+        if not result.errors and result.hardware is not None and self._remember is not None:
+            self._remember(result.hardware)
+            self._remember = None
         return result
+
+    def abandon(self) -> None:
+        """Stop the sidecar if it still runs and reap it (its answers are in, or not needed)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+
+    def _read_until(self, events: set[str]) -> None:
+        """Read protocol lines until one of ``events`` arrives, the output ends, or time is up."""
+        process = self._process
+        if process is None or process.stdout is None:
+            return
+        fd = process.stdout.fileno()
+        deadline = self._deadline or time.monotonic() + self._timeout_s
+        while not (self._seen & events) and not self._eof:
+            left = deadline - time.monotonic()
+            if left <= 0 or not _readable(fd, left):
+                process.kill()
+                self._eof = True
+                self._result.errors.append(
+                    f"codecarbon did not answer within {self._timeout_s:.0f} s"
+                )
+                return
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self._eof = True
+            self._pending += chunk
+            *lines, self._pending = self._pending.split(b"\n")
+            if self._eof:
+                lines.append(self._pending)
+            for line in lines:
+                event = parse_sidecar_line(line.decode("utf-8", "replace"), self._result)
+                if event:
+                    self._seen.add(event)
+
+
+def _readable(fd: int, timeout_s: float) -> bool:
+    """True when ``fd`` has data (or end of file) within ``timeout_s``."""
+    if os.name != "posix":  # pragma: no cover - select() cannot wait on pipes there: block
+        return True
+    ready, _, _ = select.select([fd], [], [], timeout_s)
+    return bool(ready)
 
 
 def parse_sidecar_output(text: str, result: SidecarResult) -> None:
     """Fill ``result`` from the sidecar's JSON lines, ignoring anything else it printed."""
     for line in text.splitlines():
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(message, dict):
-            continue
-        event = message.pop("event", None)
-        if event == "ready":
-            result.hardware = message
-        elif event == "stopped":
-            result.cpu_s = float(message.pop("cpu_s", 0.0))
-            result.estimate = message
-        elif event == "error":
-            result.cpu_s = float(message.get("cpu_s", 0.0))
-            stage = message.get("stage", "?")
-            result.errors.append(f"codecarbon failed at {stage}: {message.get('message', '')}")
+        parse_sidecar_line(line, result)
+
+
+def parse_sidecar_line(line: str, result: SidecarResult) -> str | None:
+    """Fill ``result`` from one line of the sidecar; the event it carried, if any."""
+    try:
+        message = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    event = message.pop("event", None)
+    if event == "ready":
+        result.hardware = message
+    elif event == "stopped":
+        result.cpu_s = float(message.pop("cpu_s", 0.0))
+        result.estimate = message
+    elif event == "error":
+        result.cpu_s = float(message.get("cpu_s", 0.0))
+        stage = message.get("stage", "?")
+        result.errors.append(f"codecarbon failed at {stage}: {message.get('message', '')}")
+    else:
+        return None
+    return str(event)
 
 
 def runs_in_vm(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:

@@ -1,0 +1,136 @@
+"""codecarbon's view of this machine, remembered in pytest's cache between runs.
+
+Detecting the hardware is the expensive part of codecarbon (about 1.6 s of CPU, mostly
+py-cpuinfo), and its answer does not change while the machine does not. After one run has
+detected it, later runs on the same machine read it from pytest's cache (``.pytest_cache``) and
+start no codecarbon process at all: no start-up cost, no CPU taken from the tests, nothing to
+wait for at the end of a short session. The entry is used only when the machine's fingerprint
+(CPU model, CPU count, memory, GPUs, codecarbon version) is unchanged; ``--cache-clear`` or
+``--carbon-detect`` detects again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from collections.abc import Mapping
+from typing import Any, Final, Protocol, final
+
+from pytest_carbon.meter.power import SidecarResult
+
+#: Key of the entry in pytest's cache (``.pytest_cache/v/carbon/hardware``).
+CACHE_KEY: Final = "carbon/hardware"
+#: Version of the cached entry's layout.
+ENTRY_VERSION: Final = 1
+
+
+class Cache(Protocol):
+    """What is used of pytest's ``config.cache``."""
+
+    def get(self, key: str, default: Any) -> Any: ...  # noqa: D102
+
+    def set(self, key: str, value: object) -> None: ...  # noqa: D102
+
+
+def fingerprint(gpu_count: int = 0) -> dict[str, Any]:
+    """What must not change for a cached detection to stay valid (cheap to compute)."""
+    return {
+        "cpu_model": cpu_model_name(),
+        "cpu_count": os.cpu_count(),
+        "ram_bytes": ram_bytes(),
+        "gpu_count": gpu_count,
+        "machine": platform.machine(),
+        "codecarbon": codecarbon_version(),
+    }
+
+
+def cpu_model_name() -> str:
+    """The CPU's model name as the kernel reports it (``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def ram_bytes() -> int:
+    """Physical memory, in bytes (0 when unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 0
+
+
+def codecarbon_version() -> str | None:
+    """The installed codecarbon's version, without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("codecarbon")
+    except PackageNotFoundError:
+        return None
+
+
+def load(cache: Cache | None, current: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The cached hardware and the date it was detected, when valid for ``current``."""
+    if cache is None:
+        return None
+    entry = cache.get(CACHE_KEY, None)
+    if not isinstance(entry, dict) or entry.get("version") != ENTRY_VERSION:
+        return None
+    hardware = entry.get("hardware")
+    if entry.get("fingerprint") != dict(current) or not isinstance(hardware, dict):
+        return None
+    if not isinstance(hardware.get("ram_watts"), (int, float)):
+        return None
+    return hardware, str(entry.get("detected_on", "?"))
+
+
+def store(cache: Cache | None, current: Mapping[str, Any], hardware: Mapping[str, Any]) -> None:
+    """Remember a successful detection; a cache that cannot be written is not an error."""
+    if cache is None:
+        return
+    entry = {
+        "version": ENTRY_VERSION,
+        "fingerprint": dict(current),
+        "hardware": dict(hardware),
+        "detected_on": dt.date.today().isoformat(),
+    }
+    try:
+        cache.set(CACHE_KEY, entry)
+    except Exception:  # noqa: BLE001 - pytest warns about an unwritable cache itself
+        return
+
+
+@final
+class CachedHardware:
+    """Stands in for the codecarbon sidecar when the hardware is known from the cache."""
+
+    def __init__(self, hardware: dict[str, Any], detected_on: str) -> None:
+        self.hardware = hardware
+        self.detected_on = detected_on
+        self.note: str | None = (
+            f"Hardware as codecarbon detected it on {detected_on} (pytest cache); codecarbon "
+            "did not run, so its own estimate is absent. --carbon-detect runs it again."
+        )
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def request_stop(self) -> None:
+        """Nothing to stop."""
+
+    def detected(self) -> dict[str, Any] | None:
+        """The cached hardware."""
+        return self.hardware
+
+    def finish(self) -> SidecarResult:
+        """The cached hardware, with no estimate and no CPU spent."""
+        return SidecarResult(hardware=self.hardware)
+
+    def abandon(self) -> None:
+        """Nothing runs."""

@@ -1,0 +1,183 @@
+"""Per-phase readings in flat arrays: recording, pricing input, and the xdist payload."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from array import array
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from test_counters import FakeNvml, make_rapl, set_energy
+
+from pytest_carbon.engine import OutcomeLog
+from pytest_carbon.errors import CarbonWarning
+from pytest_carbon.meter.counters import Counters, NvmlReader, RaplReader, find_rapl_domains
+from pytest_carbon.meter.spans import CALL, SETUP, TEARDOWN, UNKNOWN, PhaseRecorder, SpanTable
+
+
+def burn(seconds: float) -> None:
+    import time
+
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_recorder_measures_each_phase_wall_and_cpu() -> None:
+    recorder = PhaseRecorder(Counters(), worker="gw0")
+    for phase, work in ((SETUP, 0.0), (CALL, 0.05), (TEARDOWN, 0.0)):
+        start = recorder.start()
+        burn(work)
+        recorder.stop("t.py::test_a", phase, start)
+    table = recorder.table()
+    assert table.worker == "gw0"
+    assert table.energy is None
+    rows = list(table.deltas())
+    assert [(r[0], r[1]) for r in rows] == [
+        ("t.py::test_a", "setup"),
+        ("t.py::test_a", "call"),
+        ("t.py::test_a", "teardown"),
+    ]
+    call = rows[1]
+    assert call[3] >= 0.045  # cpu seconds
+    assert call[2] >= call[3] * 0.9  # wall covers the cpu time (one thread)
+    assert rows[0][3] < 0.01
+    assert all(r[4] is None and r[5] is None for r in rows)
+
+
+def test_recorder_counts_the_cpu_of_child_processes_in_their_phase() -> None:
+    recorder = PhaseRecorder(Counters())
+    start = recorder.start()
+    subprocess.run([sys.executable, "-c", "sum(range(3_000_000))"], check=True)
+    recorder.stop("t.py::test_child", CALL, start)
+    start = recorder.start()
+    recorder.stop("t.py::test_child", TEARDOWN, start)
+    call, teardown = (r[3] for r in recorder.table().deltas())
+    assert call > 0.02  # the child's CPU, not only ours
+    assert teardown < call / 10  # carried forward, not charged again
+
+
+def test_recorder_leaves_nothing_for_the_garbage_collector() -> None:
+    recorder = PhaseRecorder(Counters())
+    nodeids = [f"t.py::test_{i}" for i in range(2000)]
+    gc.collect()
+    before = len(gc.get_objects())
+    for nodeid in nodeids:
+        for phase in (SETUP, CALL, TEARDOWN):
+            recorder.stop(nodeid, phase, recorder.start())
+    gc.collect()
+    assert len(gc.get_objects()) - before < 50  # not one per span
+
+
+def test_recorder_reads_energy_counters_and_marks_unreadable_ones(tmp_path: Path) -> None:
+    make_rapl(tmp_path, {0: 100}, max_range=10**9)
+    meter = Counters(RaplReader(find_rapl_domains(tmp_path)), NvmlReader(FakeNvml(gpus=1)))
+    recorder = PhaseRecorder(meter)
+    start = recorder.start()
+    set_energy(tmp_path, 0, 2_100_100)  # +2.1 J
+    recorder.stop("t.py::test_a", CALL, start)
+    (tmp_path / "intel-rapl:0" / "energy_uj").unlink()  # RAPL stops answering
+    with pytest.warns(CarbonWarning):
+        start = recorder.start()
+    recorder.stop("t.py::test_a", TEARDOWN, start)
+    first, second = recorder.table().deltas()
+    assert first[4] == pytest.approx(2.1)
+    assert first[5] == pytest.approx(1.0)  # 1000 mJ per read of the fake GPU
+    assert second[4] is None  # unreadable at the end: unknown, never a made-up figure
+
+
+def test_phases_of_returns_the_running_test_only_and_sums_reruns() -> None:
+    recorder = PhaseRecorder(Counters())
+    recorder.stop("t.py::test_old", CALL, recorder.start())
+    recorder.stop("t.py::test_now", SETUP, recorder.start())
+    recorder.stop("t.py::test_now", CALL, recorder.start())
+    recorder.stop("t.py::test_now", CALL, recorder.start())
+    phases = recorder.phases_of("t.py::test_now")
+    assert set(phases) == {"setup", "call"}
+    assert recorder.phases_of("t.py::test_other") == {}
+
+
+def test_payload_round_trip_keeps_every_figure() -> None:
+    table = SpanTable(
+        worker="gw1",
+        nodeids=["a", "a", "b"],
+        phases=bytes([SETUP, CALL, CALL]),
+        clock=array("q", [0, 0, 10, 5, 10, 5, 30, 25, 30, 25, 31, 25]),
+        energy=array("q", [UNKNOWN, UNKNOWN, 0, 7] * 3),
+    )
+    back = SpanTable.from_payload(table.to_payload())
+    assert back == table
+    assert back.test_count() == 2
+    assert list(back.deltas()) == list(table.deltas())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"nodeids": None},
+        {"nodeids": [1, 2]},
+        {"phases": "setup"},
+        {"clock": b"123"},
+        {"clock": "not bytes"},
+        {"phases": bytes([7])},
+        {"energy": array("q", [0] * 4).tobytes()},
+    ],
+)
+def test_a_damaged_payload_is_refused(damage: dict[str, Any]) -> None:
+    good = SpanTable(
+        worker="gw0",
+        nodeids=["a"],
+        phases=bytes([CALL]),
+        clock=array("q", [0, 0, 10, 5]),
+    ).to_payload()
+    if damage == {"energy": array("q", [0] * 4).tobytes()}:
+        good["nodeids"] = ["a", "b"]
+        good["phases"] = bytes([CALL, CALL])
+    with pytest.raises(ValueError, match=r"span|phase|node ids|64-bit"):
+        SpanTable.from_payload({**good, **damage})
+
+
+def report(nodeid: str, when: str, outcome: str, xfail: bool = False, **extra: Any) -> Any:
+    fields = {"nodeid": nodeid, "when": when, "outcome": outcome, "duration": 0.5, **extra}
+    if xfail:
+        fields["wasxfail"] = ""
+    return SimpleNamespace(**fields)
+
+
+def test_outcome_log_folds_phase_reports_into_outcomes() -> None:
+    log = OutcomeLog()
+    for rep in [
+        report("a", "setup", "passed"),
+        report("a", "call", "failed"),
+        report("a", "teardown", "passed"),
+        report("b", "setup", "skipped"),
+        report("b", "teardown", "passed"),
+        report("c", "setup", "passed"),
+        report("c", "call", "skipped", xfail=True),
+        report("c", "teardown", "passed"),
+        report("d", "setup", "passed"),
+        report("d", "call", "passed"),
+        report("d", "teardown", "failed"),
+        report("e", "call", "rerun"),  # an outcome of another plugin: kept, not understood
+    ]:
+        log.add(rep)
+    assert log.outcomes() == {
+        "a": "failed",
+        "b": "skipped",
+        "c": "xfailed",
+        "d": "error",
+        "e": "passed",
+    }
+    assert log.workers is None
+    assert log.durations_of({"b"}) == {"b": {"setup": 0.5, "teardown": 0.5}}
+
+
+def test_outcome_log_on_a_controller_keeps_the_worker_of_each_test() -> None:
+    log = OutcomeLog(track_workers=True)
+    node = SimpleNamespace(gateway=SimpleNamespace(id="gw3"))
+    log.add(report("a", "setup", "passed", node=node))
+    assert log.workers == {"a": "gw3"}
