@@ -4,7 +4,9 @@ For each suite, every round runs each mode once, in rotated order, as a fresh pr
 
 - ``plain``: pytest with the plugin blocked (``-p no:carbon``) — the baseline;
 - ``off``: the plugin installed but not switched on (must cost nothing measurable);
-- ``carbon``: ``--carbon``;
+- ``carbon``: ``--carbon``, the hardware known from pytest's cache (every run after the first);
+- ``carbon-detect``: ``--carbon --carbon-detect``, codecarbon detecting the hardware in its side
+  process, as on a machine's first run (a fresh CI runner without a restored cache);
 - ``codecarbon-tasks``: codecarbon's task API wrapped around every test, as users write by hand.
 
 A probe plugin (``_probe.py``) timestamps the start of the test loop and its end, so that start-up
@@ -40,6 +42,7 @@ MODES: dict[str, list[str]] = {
     "plain": ["-p", "no:carbon"],
     "off": [],
     "carbon": ["--carbon"],
+    "carbon-detect": ["--carbon", "--carbon-detect"],
     "codecarbon-tasks": ["-p", "no:carbon", "-p", "_codecarbon_tasks"],
 }
 
@@ -126,8 +129,8 @@ def fetch_pypi_suite(spec: str) -> Suite:
     return Suite(f"{name} {version} (PyPI sdist)", target, args, env)
 
 
-def run_once(suite: Suite, mode: str, extra: list[str]) -> dict[str, float]:
-    """One pytest process; the probe's timings."""
+def run_once(suite: Suite, mode: str, extra: list[str], cache_dir: Path) -> dict[str, float]:
+    """One pytest process; the probe's timings (each mode has pytest's cache, in its own folder)."""
     probe = Path(tempfile.mkstemp(suffix=".json")[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -140,8 +143,8 @@ def run_once(suite: Suite, mode: str, extra: list[str]) -> dict[str, float]:
         "-m",
         "pytest",
         "-q",
-        "-p",
-        "no:cacheprovider",
+        "-o",
+        f"cache_dir={cache_dir}",
         "-p",
         "_probe",
         *MODES[mode],
@@ -161,12 +164,15 @@ def measure(
 ) -> dict[str, list[dict[str, float]]]:
     """Paired alternating runs: each round runs every mode once, the order rotating."""
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
-    run_once(suite, modes[0], extra)  # warm-up: bytecode caches, disk cache
+    caches = Path(tempfile.mkdtemp(prefix="carbon-bench-cache-"))
+    for mode in modes:  # warm-up: bytecode, disk cache, and pytest's cache of each mode
+        run_once(suite, mode, extra, caches / mode)
     for round_ in range(rounds):
         order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
         for mode in order:
-            runs[mode].append(run_once(suite, mode, extra))
+            runs[mode].append(run_once(suite, mode, extra, caches / mode))
         print(f"  round {round_ + 1}/{rounds} done", file=sys.stderr)
+    shutil.rmtree(caches, ignore_errors=True)
     return runs
 
 

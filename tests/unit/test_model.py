@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -7,8 +8,10 @@ import pytest
 
 from pytest_carbon.errors import InputError
 from pytest_carbon.report.model import (
+    INDENTED_TESTS,
     SCHEMA_VERSION,
     SessionReport,
+    json_of_test,
     load_report,
     report_from_dict,
 )
@@ -24,6 +27,28 @@ def test_json_round_trip(sample_report: SessionReport, tmp_path: Path) -> None:
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["outcomes"] == {"failed": 1, "passed": 3, "skipped": 1}
     assert data["tests"][0]["energy_kwh"] == pytest.approx(report.tests[0].energy_kwh)
+
+
+def test_each_test_is_written_with_every_field_of_its_record(
+    sample_report: SessionReport,
+) -> None:
+    """The hand-built JSON of a test must not drift from the dataclass it serialises."""
+    for test in sample_report.tests:
+        test.budget = {"energy_kwh": 1e-6}
+        written = json_of_test(test)
+        expected = dataclasses.asdict(test)
+        assert {k: written[k] for k in expected} == expected
+        assert set(written) - set(expected) == {"energy_kwh", "emissions_g", "wall_s", "cpu_s"}
+
+
+def test_a_report_of_many_tests_is_compact_and_loads_back(sample_report: SessionReport) -> None:
+    template = sample_report.tests[0]
+    sample_report.tests = [
+        dataclasses.replace(template, nodeid=f"t.py::test_{i}") for i in range(INDENTED_TESTS + 1)
+    ]
+    text = sample_report.to_json()
+    assert text.count("\n") == 1  # one line: no indentation
+    assert report_from_dict(json.loads(text)) == sample_report
 
 
 def test_views(sample_report: SessionReport) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import functools
+import importlib.util
 import io
 import json
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any, final
 
 from pytest_carbon.report.model import Intensity
@@ -21,18 +22,25 @@ class UnknownCountryError(ValueError):
 
 
 @functools.lru_cache(maxsize=1)
+def codecarbon_data() -> Path:
+    """codecarbon's ``data`` folder, found without importing codecarbon (its import is slow)."""
+    spec = importlib.util.find_spec("codecarbon")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("codecarbon is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+@functools.lru_cache(maxsize=1)
 def _energy_mix() -> dict[str, Any]:
-    path = resources.files("codecarbon") / "data" / "private_infra" / "global_energy_mix.json"
+    path = codecarbon_data() / "private_infra" / "global_energy_mix.json"
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
 @functools.lru_cache(maxsize=1)
 def _per_source() -> dict[str, Any]:
-    path = resources.files("codecarbon") / "data" / "private_infra"
-    data: dict[str, Any] = json.loads(
-        (path / "carbon_intensity_per_source.json").read_text(encoding="utf-8")
-    )
+    path = codecarbon_data() / "private_infra" / "carbon_intensity_per_source.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
@@ -110,7 +118,7 @@ class CloudRegion:
 @functools.lru_cache(maxsize=1)
 def cloud_regions() -> tuple[CloudRegion, ...]:
     """Cloud regions with their intensity, from codecarbon's ``impact.csv``."""
-    path = resources.files("codecarbon") / "data" / "cloud" / "impact.csv"
+    path = codecarbon_data() / "cloud" / "impact.csv"
     text = path.read_text(encoding="utf-8-sig")
     rows = []
     for row in csv.DictReader(io.StringIO(text)):

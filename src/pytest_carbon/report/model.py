@@ -7,6 +7,7 @@ The JSON form carries ``schema_version``; :func:`load_report` refuses versions i
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import types
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ METHOD_MODEL = "cpu-time-model"
 METHOD_WALL = "wall-time-model"
 
 
-@dataclass
+@dataclass(slots=True)
 class Energy:
     """Energy by component, in kWh at the meter (PUE applied)."""
 
@@ -55,7 +56,7 @@ class Energy:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class PhaseRecord:
     """One phase (setup, call or teardown) of one test."""
 
@@ -70,7 +71,7 @@ class PhaseRecord:
         return self.energy.total_kwh
 
 
-@dataclass
+@dataclass(slots=True)
 class TestRecord:
     """One test: its outcome, its phases and what they cost."""
 
@@ -269,23 +270,59 @@ class SessionReport:
 
     def top_tests(self, n: int) -> list[TestRecord]:
         """The ``n`` tests with the highest emissions."""
-        return sorted(self.tests, key=lambda test: -test.emissions_g)[: max(n, 0)]
+        return heapq.nlargest(max(n, 0), self.tests, key=lambda test: test.emissions_g)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form (with derived totals added for readers)."""
-        data = dataclasses.asdict(self)
+        tests, self.tests = self.tests, []
+        try:
+            data = dataclasses.asdict(self)  # everything but the tests: small
+        finally:
+            self.tests = tests
         data["energy_kwh"] = self.energy_kwh
         data["outcomes"] = self.outcome_counts()
-        for raw, test in zip(data["tests"], self.tests, strict=True):
-            raw["energy_kwh"] = test.energy_kwh
-            raw["emissions_g"] = test.emissions_g
-            raw["wall_s"] = test.wall_s
-            raw["cpu_s"] = test.cpu_s
+        data["tests"] = [json_of_test(test) for test in tests]
         return data
 
     def to_json(self) -> str:
-        """The report as JSON text."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        """The report as JSON text: indented, except for reports of many tests (compact, fast)."""
+        indent = 2 if len(self.tests) <= INDENTED_TESTS else None
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True) + "\n"
+
+
+#: Reports with more tests than this are written without indentation (it triples writing time).
+INDENTED_TESTS = 2000
+
+
+def json_of_test(test: TestRecord) -> dict[str, Any]:
+    """One test's JSON form, built directly (``dataclasses.asdict`` is slow for 100,000 tests)."""
+    phases = {}
+    for name, phase in test.phases.items():
+        energy = phase.energy
+        phases[name] = {
+            "wall_s": phase.wall_s,
+            "cpu_s": phase.cpu_s,
+            "energy": {
+                "cpu_kwh": energy.cpu_kwh,
+                "ram_kwh": energy.ram_kwh,
+                "gpu_kwh": energy.gpu_kwh,
+            },
+            "emissions_g": phase.emissions_g,
+        }
+    return {
+        "nodeid": test.nodeid,
+        "path": test.path,
+        "outcome": test.outcome,
+        "method": test.method,
+        "phases": phases,
+        "worker": test.worker,
+        "budget": dict(test.budget) if test.budget is not None else None,
+        "budget_exceeded": test.budget_exceeded,
+        "energy_kwh": test.energy_kwh,
+        "emissions_g": test.emissions_g,
+        "wall_s": test.wall_s,
+        "cpu_s": test.cpu_s,
+    }
 
 
 #: Keys ``to_dict`` adds, per type, that the loader ignores.
@@ -307,9 +344,7 @@ def report_from_dict(data: Any, source: str = "<report>") -> SessionReport:
             f"{SCHEMA_VERSION})",
             fix="re-create the report with this version of pytest-carbon",
         )
-    report = _build(SessionReport, data, source, "")
-    assert isinstance(report, SessionReport)
-    return report
+    return _build_report(data, source)
 
 
 def load_report(path: str | Path) -> SessionReport:
@@ -335,8 +370,57 @@ def load_report(path: str | Path) -> SessionReport:
     return report_from_dict(data, name)
 
 
-def _build(kind: Any, value: Any, source: str, where: str) -> Any:
-    """Convert ``value`` to the annotated type ``kind``, raising ``InputError`` at ``where``."""
+class _Refused(Exception):
+    """A value of the wrong shape; the containers above it add their keys on the way out."""
+
+    def __init__(self, message: str, *, whole: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.whole = whole  # the message names the path itself (``missing field 'a.b'``)
+        self.path: list[str] = []
+
+    def where(self) -> str:
+        return "".join(reversed(self.path)).lstrip(".")
+
+
+def _refused(expected: str, value: Any) -> _Refused:
+    return _Refused(f"expected {expected}, got {type(value).__name__}")
+
+
+def _build_report(data: Any, source: str) -> SessionReport:
+    """The report of ``data``, or :class:`InputError` naming the first field of the wrong shape."""
+    try:
+        report = _build(SessionReport, data)
+    except _Refused as refused:
+        where = refused.where()
+        if refused.whole:
+            raise InputError(source, refused.message.format(where=where)) from None
+        raise InputError(source, f"{where or 'report'}: {refused.message}") from None
+    assert isinstance(report, SessionReport)
+    return report
+
+
+def _build(kind: Any, value: Any) -> Any:
+    """Convert ``value`` to the annotated type ``kind``, or raise :class:`_Refused`."""
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _refused("a number", value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise _Refused("number out of range") from None
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _refused("an integer", value)
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _refused("true or false", value)
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise _refused("a string", value)
+        return value
     origin = get_origin(kind)
     if origin in (Union, types.UnionType):
         options = get_args(kind)
@@ -345,67 +429,84 @@ def _build(kind: Any, value: Any, source: str, where: str) -> Any:
         for option in options:
             if option is type(None):
                 continue
-            return _build(option, value, source, where)
+            return _build(option, value)
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
-        return _build_dataclass(kind, value, source, where)
+        return _build_dataclass(kind, value)
     if origin is list:
         if not isinstance(value, list):
-            raise _type_error(source, where, "a list", value)
+            raise _refused("a list", value)
         (item,) = get_args(kind)
-        return [_build(item, v, source, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = []
+        for index, element in enumerate(value):
+            try:
+                items.append(_build(item, element))
+            except _Refused as refused:
+                refused.path.append(f"[{index}]")
+                raise
+        return items
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise _type_error(source, where, "an object", value)
+            raise _refused("an object", value)
         _, item = get_args(kind)
-        return {str(k): _build(item, v, source, f"{where}.{k}") for k, v in value.items()}
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error(source, where, "a number", value)
-        try:
-            return float(value)
-        except OverflowError:
-            raise InputError(source, f"{where or 'report'}: number out of range") from None
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _type_error(source, where, "an integer", value)
-        return value
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise _type_error(source, where, "true or false", value)
-        return value
-    if kind is str:
-        if not isinstance(value, str):
-            raise _type_error(source, where, "a string", value)
-        return value
+        built = {}
+        for key, element in value.items():
+            try:
+                built[str(key)] = _build(item, element)
+            except _Refused as refused:
+                refused.path.append(f".{key}")
+                raise
+        return built
     raise AssertionError(f"unsupported annotation {kind!r}")  # pragma: no cover
 
 
-def _build_dataclass(kind: type[Any], value: Any, source: str, where: str) -> Any:
+def _build_dataclass(kind: type[Any], value: Any) -> Any:
     if not isinstance(value, Mapping):
-        raise _type_error(source, where, "an object", value)
-    hints = get_type_hints(kind)
-    known = {f.name for f in dataclasses.fields(kind) if f.init}
-    ignored = _DERIVED_BY_TYPE.get(kind, set())
-    unknown = set(value) - known - ignored
+        raise _refused("an object", value)
+    fields, allowed = _layout(kind)
+    unknown = value.keys() - allowed
     if unknown:
-        raise InputError(source, f"{where or 'report'}: unknown field {sorted(unknown)[0]!r}")
+        raise _Refused(f"unknown field {sorted(unknown)[0]!r}")
     args: dict[str, Any] = {}
-    for f in dataclasses.fields(kind):
-        if not f.init or f.name.startswith("_"):
+    for name, hint, required in fields:
+        if name not in value:
+            if required:
+                refused = _Refused("missing field '{where}'", whole=True)
+                refused.path.append(f".{name}")
+                raise refused
             continue
-        path = f"{where}.{f.name}" if where else f.name
-        if f.name not in value:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise InputError(source, f"missing field {path!r}")
-            continue
-        args[f.name] = _build(hints[f.name], value[f.name], source, path)
+        try:
+            args[name] = _build(hint, value[name])
+        except _Refused as refused:
+            refused.path.append(f".{name}")
+            raise
     return kind(**args)
 
 
-def _type_error(source: str, where: str, expected: str, value: Any) -> InputError:
-    return InputError(
-        source, f"{where or 'report'}: expected {expected}, got {type(value).__name__}"
+_Layout = tuple[tuple[tuple[str, Any, bool], ...], frozenset[str]]
+_LAYOUTS: dict[type[Any], _Layout] = {}
+
+
+def _layout(kind: type[Any]) -> _Layout:
+    """A dataclass's loadable fields ``(name, type, required)`` and every key its JSON may have.
+
+    Computed once per class: resolving type hints is far slower than building a record.
+    """
+    known_layout = _LAYOUTS.get(kind)
+    if known_layout is not None:
+        return known_layout
+    hints = get_type_hints(kind)
+    fields = tuple(
+        (
+            f.name,
+            hints[f.name],
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(kind)
+        if f.init and not f.name.startswith("_")
     )
+    known = {f.name for f in dataclasses.fields(kind) if f.init}
+    layout = _LAYOUTS[kind] = (fields, frozenset(known | _DERIVED_BY_TYPE.get(kind, set())))
+    return layout
 
 
 def json_schema() -> dict[str, Any]:

@@ -24,11 +24,7 @@ from pytest_carbon.report.compare import (
     regions_lines,
     regression_failure,
 )
-from pytest_carbon.report.csvfile import render_csv
-from pytest_carbon.report.gitlab import render_metrics
-from pytest_carbon.report.html import render_html
 from pytest_carbon.report.io import OutputError
-from pytest_carbon.report.markdown import render_pr_comment, render_summary
 from pytest_carbon.report.model import SessionReport, load_report
 
 #: pytest's exit status when tests failed; a limit the user set turns a passing session into it.
@@ -87,9 +83,15 @@ def verdict_lines(report: SessionReport, verdict: Verdict | None) -> list[str]:
 def planned_files(
     report: SessionReport, settings: Settings, verdict: Verdict
 ) -> list[tuple[str, Callable[[], str]]]:
-    """``(path, render)`` of every report file the settings ask for, replaced atomically."""
+    """``(path, render)`` of every report file the settings ask for, replaced atomically.
+
+    Each renderer is imported only when its file is asked for: the end of a session that writes
+    no file imports none of them.
+    """
     files: list[tuple[str, Callable[[], str]]] = []
     if settings.pr_comment_path:
+        from pytest_carbon.report.markdown import render_pr_comment
+
         files.append(
             (
                 settings.pr_comment_path,
@@ -97,10 +99,16 @@ def planned_files(
             )
         )
     if settings.csv_path:
+        from pytest_carbon.report.csvfile import render_csv
+
         files.append((settings.csv_path, lambda: render_csv(report)))
     if settings.gitlab_metrics_path:
+        from pytest_carbon.report.gitlab import render_metrics
+
         files.append((settings.gitlab_metrics_path, lambda: render_metrics(report)))
     if settings.html_path:
+        from pytest_carbon.report.html import render_html
+
         files.append(
             (
                 settings.html_path,
@@ -118,6 +126,8 @@ def planned_files(
 
 def summary_text(report: SessionReport, settings: Settings, verdict: Verdict) -> str:
     """The job summary markdown."""
+    from pytest_carbon.report.markdown import render_summary
+
     return render_summary(
         report,
         top=settings.top,
