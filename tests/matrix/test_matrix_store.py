@@ -55,6 +55,22 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
         HistoryStore(path)
 
 
+def test_ingesting_into_a_store_with_damaged_pages_is_an_input_error(
+    tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    db = tmp_path / "h.sqlite"
+    ingest_sources(db, [write_csv([csv_line(i, job, "passed") for i in range(400) for job in "ab"])])
+    data = bytearray(db.read_bytes())
+    assert len(data) > 3 * 4096
+    for page in range(2 * 4096, len(data), 4096):  # keep the header and schema, garble the rest
+        data[page + 64 : page + 512] = bytes(range(256)) + bytes(range(192))
+    db.write_bytes(bytes(data))
+    more = write_csv([csv_line(1000 + i, job, "failed") for i in range(400) for job in "ab"])
+    with pytest.raises(InputError, match="history database is damaged") as info:
+        ingest_sources(db, [more])
+    assert info.value.path == str(db)
+
+
 def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     HistoryStore(path).close()

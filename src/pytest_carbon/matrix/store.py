@@ -120,7 +120,12 @@ class HistoryStore:
 
     def count(self) -> int:
         """How many job rows the store holds."""
-        return int(self.connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+        try:
+            return int(self.connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            raise InputError(
+                self.path, f"history database is damaged ({exc})", fix="ingest the sources again"
+            ) from None
 
     def ingest(self, source: str | Path, notes: LoadNotes | None = None) -> IngestResult:
         """Add one source's job records, batch by batch; return how many were new."""
@@ -140,12 +145,19 @@ class HistoryStore:
     def write(self, rows: list[tuple[object, ...]]) -> int:
         """Insert rows in one transaction, ignoring stored ones; return how many were new."""
         before = self.connection.total_changes
-        with self.connection:
-            self.connection.executemany(
-                f"INSERT OR IGNORE INTO jobs ({_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        try:
+            with self.connection:  # a failed batch is rolled back: nothing half-written
+                self.connection.executemany(
+                    f"INSERT OR IGNORE INTO jobs ({_COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.DatabaseError as exc:
+            raise InputError(
+                self.path,
+                f"history database is damaged ({exc}); the batch being written was rolled back",
+                fix="ingest the sources into a new database",
+            ) from None
         return self.connection.total_changes - before
 
     def records(self) -> Iterator[JobResult]:
