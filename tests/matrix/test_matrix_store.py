@@ -59,7 +59,9 @@ def test_ingesting_into_a_store_with_damaged_pages_is_an_input_error(
     tmp_path: Path, write_csv: Callable[..., Path]
 ) -> None:
     db = tmp_path / "h.sqlite"
-    ingest_sources(db, [write_csv([csv_line(i, job, "passed") for i in range(400) for job in "ab"])])
+    ingest_sources(
+        db, [write_csv([csv_line(i, job, "passed") for i in range(400) for job in "ab"])]
+    )
     data = bytearray(db.read_bytes())
     assert len(data) > 3 * 4096
     for page in range(2 * 4096, len(data), 4096):  # keep the header and schema, garble the rest
