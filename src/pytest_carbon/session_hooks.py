@@ -242,7 +242,9 @@ class MeasuringPlugin(CarbonSessionPlugin):
         """Judge budgets only when a collected test has one (no cost for suites without)."""
         from pytest_carbon.report import budget
 
-        if any(item.get_closest_marker(budget.MARKER) for item in session.items):
+        # A marker's name is one of its node's keywords: a dict lookup per test, where
+        # get_closest_marker walks every node above it (a tenth of a second for 27,000 tests).
+        if any(budget.MARKER in item.keywords for item in session.items):
             hooks = BudgetHooks(
                 self,
                 budget.BudgetGate(

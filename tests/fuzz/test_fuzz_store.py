@@ -167,7 +167,7 @@ def check_ingest(folder: Path, case: Case, *, journal_in_memory: bool = False) -
             patch.setattr(store_module, "BATCH_ROWS", case.batch)
             if case.injected_at is not None:
                 store.connection = FailingConnection(store.connection, *case.injected_at)  # type: ignore[assignment]
-                with pytest.raises(InjectedFailure):
+                with pytest.raises(InputError, match="cannot write to the history database"):
                     store.ingest(source)
                 store.connection = store.connection.real  # type: ignore[attr-defined]
             elif case.broken_at is not None:

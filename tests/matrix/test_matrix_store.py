@@ -68,7 +68,7 @@ def test_ingesting_into_a_store_with_damaged_pages_is_an_input_error(
         data[page + 64 : page + 512] = bytes(range(256)) + bytes(range(192))
     db.write_bytes(bytes(data))
     more = write_csv([csv_line(1000 + i, job, "failed") for i in range(400) for job in "ab"])
-    with pytest.raises(InputError, match="history database is damaged") as info:
+    with pytest.raises(InputError, match="history database") as info:
         ingest_sources(db, [more])
     assert info.value.path == str(db)
 

@@ -276,3 +276,30 @@ def test_help_lists_the_report_options(pytester: pytest.Pytester) -> None:
             "*--carbon-max-emissions=G*",
         ]
     )
+
+
+def test_budgets_on_modules_and_classes_are_found(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_module_budget="""
+        import pytest
+
+        pytestmark = pytest.mark.carbon_budget(energy_kwh=1e-15)
+
+        def test_over():
+            sum(range(10_000))
+        """,
+        test_class_budget="""
+        import pytest
+
+        @pytest.mark.carbon_budget(energy_kwh=1e-15)
+        class TestOver:
+            def test_over(self):
+                sum(range(10_000))
+
+        def test_free():
+            sum(range(10_000))
+        """,
+    )
+    result = pytester.runpytest("--carbon", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*carbon budget exceeded*"])

@@ -155,8 +155,9 @@ class HistoryStore:
         except sqlite3.DatabaseError as exc:
             raise InputError(
                 self.path,
-                f"history database is damaged ({exc}); the batch being written was rolled back",
-                fix="ingest the sources into a new database",
+                f"cannot write to the history database ({exc}); the batch being written was "
+                "rolled back, earlier batches are stored",
+                fix="if the file is damaged, ingest the sources into a new database",
             ) from None
         return self.connection.total_changes - before
 

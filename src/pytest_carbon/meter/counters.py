@@ -155,7 +155,13 @@ def open_nvml(importer: Callable[[], Any] | None = None) -> tuple[NvmlReader | N
     return reader, None
 
 
+#: Present on Linux whenever an NVIDIA driver is loaded.
+NVIDIA_DRIVER: Final = Path("/proc/driver/nvidia")
+
+
 def _import_pynvml() -> Any:
+    if sys.platform == "linux" and not NVIDIA_DRIVER.exists():
+        raise ImportError("no NVIDIA driver loaded")  # skip the import: no GPU to read
     import pynvml
 
     return pynvml
