@@ -21,9 +21,24 @@ BUDGET_MARKER_HELP: Final = (
 )
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """Declare the ``carbon`` option group."""
     add_options(parser)
+    import_without_rewriting(pluginmanager)
+
+
+def import_without_rewriting(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Let Python import the rest of this package, not pytest's assertion rewriter.
+
+    pytest rewrites the asserts of every module of a plugin's distribution when it is imported.
+    This package has no test asserts to rewrite, and a rewritten module is compiled from source
+    on every run where bytecode is not written (``PYTHONDONTWRITEBYTECODE``, usual in CI
+    images): half a second of start-up and shutdown for ``--carbon``. Imported normally, its
+    modules load from the bytecode compiled when the package was installed.
+    """
+    marked = getattr(getattr(pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked.discard(__name__.partition(".")[0])
 
 
 @pytest.hookimpl(trylast=True)  # trylast: xdist registers its dsession in its own configure first

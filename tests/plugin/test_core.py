@@ -275,3 +275,17 @@ def test_without_the_cache_codecarbon_runs_every_time(pytester: pytest.Pytester)
     for _ in range(2):
         pytester.runpytest(*args).assert_outcomes(passed=1)
         assert read_report(pytester).codecarbon_estimate is not None
+
+
+def test_the_package_is_imported_without_assertion_rewriting(pytester: pytest.Pytester) -> None:
+    """pytest's rewriter would compile our modules from source when bytecode is not written."""
+    pytester.makepyfile(
+        test_loader="""
+        import sys
+
+        def test_loaded_by_python():
+            module = sys.modules["pytest_carbon.session_hooks"]
+            assert type(module.__loader__).__name__ != "AssertionRewritingHook"
+        """
+    )
+    pytester.runpytest_subprocess("--carbon").assert_outcomes(passed=1)
