@@ -9,9 +9,10 @@ For each suite, every round runs each mode once, in rotated order, as a fresh pr
   process, as on a machine's first run (a fresh CI runner without a restored cache);
 - ``codecarbon-tasks``: codecarbon's task API wrapped around every test, as users write by hand.
 
-A probe plugin (``_probe.py``) timestamps the start of the test loop and its end, so that start-up
-(process launch → first test), the loop (per-test cost) and shutdown (report building, waiting for
-codecarbon) are measured apart; collection noise does not blur the per-test figure.
+The package is byte-compiled first, as ``pip install`` does. A probe plugin (``_probe.py``)
+timestamps the start of the test loop and its end, so that start-up (process launch → first test),
+the loop (per-test cost) and shutdown (report building, waiting for codecarbon) are measured
+apart; collection noise does not blur the per-test figure.
 
 Run ``python benchmarks/bench_overhead.py --help``. Results go to stdout as markdown and, with
 ``--write``, into docs/performance.md between the ``overhead`` markers.
@@ -232,6 +233,11 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     suites = args.suite or ["generated", "generated-xdist", *PYPI_SUITES]
+    # As `pip install` does: byte-compile the package, so that no run compiles it from source
+    # (an editable install has no bytecode, and PYTHONDONTWRITEBYTECODE keeps it from being kept).
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "src" / "pytest_carbon")], check=True
+    )
     modes = ["plain", *[m for m in args.modes.split(",") if m != "plain"]]
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
