@@ -65,6 +65,15 @@ def hardware_source(config: pytest.Config, settings: Settings, counters: Any) ->
     return Sidecar(settings.country, remember=lambda found: hardware.store(cache, current, found))
 
 
+def cached_hardware(config: pytest.Config, counters: Any) -> dict[str, Any] | None:
+    """This machine's codecarbon detection from pytest's cache, if any (for run-time pricing)."""
+    from pytest_carbon.meter import hardware
+
+    current = hardware.fingerprint(counters.nvml.count if counters.nvml else 0)
+    cached = hardware.load(getattr(config, "cache", None), current)
+    return cached[0] if cached else None
+
+
 class CarbonSessionPlugin:
     """Session-level hooks shared by every role; the xdist controller uses it as is."""
 
@@ -249,7 +258,10 @@ class MeasuringPlugin(CarbonSessionPlugin):
                 self,
                 budget.BudgetGate(
                     budget.RuntimePricer(
-                        self.strategy.settings, self.strategy.counters.methods, self.budget_share
+                        self.strategy.settings,
+                        self.strategy.counters.methods,
+                        self.budget_share,
+                        hardware=cached_hardware(self.config, self.strategy.counters),
                     )
                 ),
             )

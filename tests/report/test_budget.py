@@ -95,6 +95,19 @@ def marker(**kwargs: Any) -> SimpleNamespace:
     return SimpleNamespace(args=(), kwargs=kwargs)
 
 
+def test_runtime_pricing_uses_codecarbons_cached_detection_when_there_is_one() -> None:
+    settings = Settings(intensity=100.0)
+    fallback = RuntimePricer(settings, ()).price(raw_phases(1.0, 0.0))[0]
+    detected = {"cpu_model": "X", "cpu_tdp_w": None, "ram_watts": 50.0}
+    with_cache = RuntimePricer(settings, (), hardware=detected).price(raw_phases(1.0, 0.0))[0]
+    cpu_only = RuntimePricer(Settings(intensity=100.0, ram_watts=0.0), ()).price(
+        raw_phases(1.0, 0.0)
+    )[0]
+    # two phases of one second each: the detected 50 W of RAM replace the fallback figure
+    assert with_cache - cpu_only == pytest.approx(2 * 50.0 / 3.6e6)
+    assert with_cache != pytest.approx(fallback)
+
+
 @pytest.fixture
 def gate() -> BudgetGate:
     return BudgetGate(RuntimePricer(Settings(cpu_watts=8.0, ram_watts=4.0, intensity=100.0), ()))

@@ -2,7 +2,8 @@
 
 A budget covers a test's setup and call phases: what is known when the test's outcome is decided.
 The test is priced then, with the power model known at run time (the user's ``--carbon-cpu-watts``
-and ``--carbon-ram-watts``, else codecarbon's per-vCPU default and 3 W per 8 GB of RAM), and its
+and ``--carbon-ram-watts``; else codecarbon's detection from pytest's cache when this machine has
+one; else codecarbon's per-vCPU default and 3 W per 8 GB of RAM), and its
 call report turns failed when it is over. At session end the budget is checked again with the
 report's final figures: a test over budget only by the final figures fails the session, so the
 report and the exit status never disagree.
@@ -83,10 +84,17 @@ def over_budget(budget: Mapping[str, float], energy_kwh: float, emissions_g: flo
 class RuntimePricer:
     """Prices a test's setup and call as soon as they end, with the power model known then."""
 
-    def __init__(self, settings: Settings, methods: tuple[str, ...], share: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        methods: tuple[str, ...],
+        share: float = 1.0,
+        hardware: dict[str, Any] | None = None,
+    ) -> None:
         self.settings = settings
         self.methods = methods
         self.share = share
+        self.hardware = hardware
         self._rates: Rates | None = None
         self._g_per_kwh: float | None = None
 
@@ -95,7 +103,7 @@ class RuntimePricer:
             vcpus, source = usable_vcpus()
             settings = self.settings
             power = build_power_model(
-                None,
+                self.hardware,
                 vcpus=vcpus,
                 vcpus_source=source,
                 overrides=Overrides(settings.cpu_watts, settings.ram_watts, settings.pue),
