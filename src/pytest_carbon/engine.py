@@ -257,6 +257,37 @@ class Strategy:
         if self.sidecar is not None:
             self.sidecar.abandon()
 
+    def price(
+        self,
+        measured: list[float | None],
+        spans: Sequence[SpanTable],
+        methods: tuple[str, ...],
+        warnings: list[str],
+        exit_status: int | None,
+        *,
+        share: float = 1.0,
+        workers: list[WorkerRecord] | None = None,
+    ) -> SessionReport:
+        """The session report, priced with garbage collection paused (the central process and
+        the controller own a hardware source)."""
+        assert self.sidecar is not None
+        with gc_paused():
+            return assemble_report(
+                SessionInputs(
+                    settings=self.settings,
+                    started_at=self.started_at,
+                    session_delta=measured,
+                    spans=spans,
+                    outcomes=self.outcomes,
+                    sidecar=self.sidecar,
+                    energy_methods=methods,
+                    share=share,
+                    workers=workers or [],
+                    warnings=warnings,
+                    exit_status=exit_status,
+                )
+            )
+
 
 @final
 class Central(Strategy):
@@ -271,20 +302,13 @@ class Central(Strategy):
         """Read the session's counters, then price it while codecarbon takes its last reading."""
         measured = self.session_delta()
         self.sidecar.request_stop()
-        with gc_paused():
-            return assemble_report(
-                SessionInputs(
-                    settings=self.settings,
-                    started_at=self.started_at,
-                    session_delta=measured,
-                    spans=[self.recorder.table()],
-                    outcomes=self.outcomes,
-                    sidecar=self.sidecar,
-                    energy_methods=self.counters.methods,
-                    warnings=list(self.counters.warnings),
-                    exit_status=exit_status,
-                )
-            )
+        return self.price(
+            measured,
+            [self.recorder.table()],
+            self.counters.methods,
+            list(self.counters.warnings),
+            exit_status,
+        )
 
 
 @final
@@ -358,19 +382,12 @@ class Controller(Strategy):
         for payload in self.payloads:
             warnings.extend(w for w in payload.get("warnings", []) if w not in warnings)
         warnings.extend(w.note for w in self.workers if w.crashed and w.note)
-        with gc_paused():
-            return assemble_report(
-                SessionInputs(
-                    settings=self.settings,
-                    started_at=self.started_at,
-                    session_delta=measured,
-                    spans=self.spans,
-                    outcomes=self.outcomes,
-                    sidecar=self.sidecar,
-                    energy_methods=tuple(sorted(methods)),
-                    share=1.0 / max(len(self.workers), 1),
-                    workers=self.workers,
-                    warnings=warnings,
-                    exit_status=exit_status,
-                )
-            )
+        return self.price(
+            measured,
+            self.spans,
+            tuple(sorted(methods)),
+            warnings,
+            exit_status,
+            share=1.0 / max(len(self.workers), 1),
+            workers=self.workers,
+        )
