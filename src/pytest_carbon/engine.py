@@ -27,7 +27,7 @@ from pytest_carbon.meter.power import (
     build_power_model,
     runs_in_vm,
 )
-from pytest_carbon.meter.spans import PhaseRecorder, SpanTable
+from pytest_carbon.meter.spans import PHASE_CODES, PHASE_NAMES, PhaseRecorder, SpanTable
 from pytest_carbon.options import Settings
 from pytest_carbon.report.model import METHOD_WALL, SessionReport, TestRecord, WorkerRecord
 
@@ -41,8 +41,8 @@ def now_iso() -> str:
 
 
 #: Codes of a phase report's ``when`` and ``outcome`` in :class:`OutcomeLog` (3: anything else).
-_WHEN: Final = {"setup": 0, "call": 1, "teardown": 2}
-_WHEN_NAMES: Final = ("setup", "call", "teardown", "?")
+_WHEN: Final = PHASE_CODES
+_WHEN_NAMES: Final = (*PHASE_NAMES, "?")
 _OUTCOME: Final = {"passed": 0, "failed": 1, "skipped": 2}
 _OUTCOME_NAMES: Final = ("passed", "failed", "skipped", "?")
 
@@ -268,9 +268,11 @@ class Strategy:
         share: float = 1.0,
         workers: list[WorkerRecord] | None = None,
     ) -> SessionReport:
-        """The session report, priced with garbage collection paused (the central process and
+        """The session report. codecarbon is asked for its last reading first, and the tests
+        are priced while it takes it, with garbage collection paused (the central process and
         the controller own a hardware source)."""
         assert self.sidecar is not None
+        self.sidecar.request_stop()
         with gc_paused():
             return assemble_report(
                 SessionInputs(
@@ -301,7 +303,6 @@ class Central(Strategy):
     def finish(self, exit_status: int | None) -> SessionReport:
         """Read the session's counters, then price it while codecarbon takes its last reading."""
         measured = self.session_delta()
-        self.sidecar.request_stop()
         return self.price(
             measured,
             [self.recorder.table()],
@@ -373,7 +374,6 @@ class Controller(Strategy):
     def finish(self, exit_status: int | None) -> SessionReport:
         """Count machine-level power once; CPU = controller + workers + sidecar."""
         measured = self.session_delta(own_cpu_only=True)
-        self.sidecar.request_stop()
         measured[1] = float(measured[1] or 0.0) + sum(w.cpu_s for w in self.workers)
         methods = set(self.counters.methods)
         for payload in self.payloads:

@@ -58,7 +58,7 @@ def hardware_source(config: pytest.Config, settings: Settings, counters: Any) ->
     from pytest_carbon.meter.power import Sidecar
 
     cache = getattr(config, "cache", None)
-    current = hardware.fingerprint(counters.nvml.count if counters.nvml else 0)
+    current = hardware.fingerprint(counters.gpu_count)
     cached = None if settings.detect else hardware.load(cache, current)
     if cached is not None:
         return hardware.CachedHardware(*cached)
@@ -69,7 +69,7 @@ def cached_hardware(config: pytest.Config, counters: Any) -> dict[str, Any] | No
     """This machine's codecarbon detection from pytest's cache, if any (for run-time pricing)."""
     from pytest_carbon.meter import hardware
 
-    current = hardware.fingerprint(counters.nvml.count if counters.nvml else 0)
+    current = hardware.fingerprint(counters.gpu_count)
     cached = hardware.load(getattr(config, "cache", None), current)
     return cached[0] if cached else None
 

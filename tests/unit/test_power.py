@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_carbon.meter.power import (
@@ -8,7 +10,9 @@ from pytest_carbon.meter.power import (
     Sidecar,
     SidecarResult,
     build_power_model,
-    parse_sidecar_output,
+    cpuinfo_value,
+    parse_sidecar_line,
+    runs_in_vm,
 )
 
 HARDWARE = {
@@ -95,6 +99,11 @@ def test_method_reflects_hardware_counters() -> None:
     assert with_gpu.method == "cpu-time-model+nvml"
 
 
+def parse_sidecar_output(text: str, result: SidecarResult) -> None:
+    for line in text.splitlines():
+        parse_sidecar_line(line, result)
+
+
 def test_parse_sidecar_output_reads_events_and_ignores_noise() -> None:
     result = SidecarResult()
     parse_sidecar_output(
@@ -134,3 +143,17 @@ def test_real_codecarbon_sidecar_detects_hardware() -> None:
     assert result.estimate is not None
     assert result.estimate["energy_kwh"] > 0
     assert result.cpu_s > 0
+
+
+def test_cpuinfo_fields_and_the_hypervisor_flag(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\nflags\t\t: fpu vme hypervisor lm\n"
+        "processor\t: 1\nmodel name\t: Some CPU @ 2.0GHz\n"
+    )
+    assert cpuinfo_value("model name", cpuinfo) == "Some CPU @ 2.0GHz"
+    assert cpuinfo_value("bogomips", cpuinfo) is None
+    assert runs_in_vm(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu vme lm hypervisorish\n")
+    assert not runs_in_vm(cpuinfo)
+    assert not runs_in_vm(tmp_path / "missing")

@@ -23,6 +23,7 @@ from pytest_carbon.report.model import (
     PhaseRecord,
     PowerModel,
     TestRecord,
+    energy_of_tests,
 )
 
 J_PER_KWH: Final = 3.6e6
@@ -87,11 +88,13 @@ _METHODS: Final = {
 }
 
 
+def _method_bits(rapl_j: float | None, gpu_j: float | None) -> int:
+    return (_RAPL if rapl_j is not None else _MODEL) | (_NVML if gpu_j is not None else 0)
+
+
 def method_of(delta: Delta) -> str:
     """Which method produced a span's figure: ``rapl`` or the CPU-time model, plus ``nvml``."""
-    return _METHODS[
-        (_RAPL if delta[2] is not None else _MODEL) | (_NVML if delta[3] is not None else 0)
-    ]
+    return _METHODS[_method_bits(delta[2], delta[3])]
 
 
 @final
@@ -135,9 +138,7 @@ class Pricer:
                 phase = phase_of(wall, cpu, rapl, gpu)
                 known = record.phases.get(name)
                 record.phases[name] = phase if known is None else merge_phases(known, phase)
-                methods[nodeid] |= (_RAPL if rapl is not None else _MODEL) | (
-                    _NVML if gpu is not None else 0
-                )
+                methods[nodeid] |= _method_bits(rapl, gpu)
         for nodeid, record in records.items():
             record.method = _METHODS[methods[nodeid]]
         return list(records.values())
@@ -157,14 +158,7 @@ def unattributed(session: Energy, tests: Iterable[TestRecord]) -> tuple[Energy, 
     with per-test hardware counters shared between workers); it is clamped and returned so the
     caller can warn.
     """
-    cpu = ram = gpu = 0.0
-    for test in tests:
-        for phase in test.phases.values():
-            energy = phase.energy
-            cpu += energy.cpu_kwh
-            ram += energy.ram_kwh
-            gpu += energy.gpu_kwh
-    rest = session - Energy(cpu, ram, gpu)
+    rest = session - energy_of_tests(tests)
     parts = (rest.cpu_kwh, rest.ram_kwh, rest.gpu_kwh)
     overshoot = -min(0.0, *parts)
     return Energy(*(max(part, 0.0) for part in parts)), overshoot

@@ -193,6 +193,11 @@ class Counters:
         return self.rapl is not None or self.nvml is not None
 
     @property
+    def gpu_count(self) -> int:
+        """How many GPUs the NVML reader reads (0 without one)."""
+        return self.nvml.count if self.nvml is not None else 0
+
+    @property
     def methods(self) -> tuple[str, ...]:
         """The energy methods these counters support besides the CPU-time model."""
         return tuple(name for name, reader in (("rapl", self.rapl), ("nvml", self.nvml)) if reader)

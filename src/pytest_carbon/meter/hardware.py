@@ -17,7 +17,7 @@ import platform
 from collections.abc import Mapping
 from typing import Any, Final, Protocol, final
 
-from pytest_carbon.meter.power import SidecarResult
+from pytest_carbon.meter.power import SidecarResult, cpuinfo_value, ram_bytes
 
 #: Key of the entry in pytest's cache (``.pytest_cache/v/carbon/hardware``).
 CACHE_KEY: Final = "carbon/hardware"
@@ -47,22 +47,7 @@ def fingerprint(gpu_count: int = 0) -> dict[str, Any]:
 
 def cpu_model_name() -> str:
     """The CPU's model name as the kernel reports it (``platform.processor()`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def ram_bytes() -> int:
-    """Physical memory, in bytes (0 when unknown)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-        return 0
+    return cpuinfo_value("model name") or platform.processor()
 
 
 def codecarbon_version() -> str | None:

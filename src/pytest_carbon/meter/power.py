@@ -126,7 +126,6 @@ class Sidecar:
 
     def detected(self) -> dict[str, Any] | None:
         """The hardware codecarbon detected (None when it failed before knowing)."""
-        self.request_stop()
         self._read_until({"ready", "error"})
         return self._result.hardware
 
@@ -201,12 +200,6 @@ def _readable(fd: int, timeout_s: float) -> bool:
     return bool(ready)
 
 
-def parse_sidecar_output(text: str, result: SidecarResult) -> None:
-    """Fill ``result`` from the sidecar's JSON lines, ignoring anything else it printed."""
-    for line in text.splitlines():
-        parse_sidecar_line(line, result)
-
-
 def parse_sidecar_line(line: str, result: SidecarResult) -> str | None:
     """Fill ``result`` from one line of the sidecar; the event it carried, if any."""
     try:
@@ -230,24 +223,35 @@ def parse_sidecar_line(line: str, result: SidecarResult) -> str | None:
     return str(event)
 
 
-def runs_in_vm(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """True when the CPU flags say a hypervisor is present (the socket is then not all ours)."""
+def cpuinfo_value(key: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The value of the first ``key`` line of ``/proc/cpuinfo`` (None when absent or unreadable)."""
     try:
         with cpuinfo.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
-                if line.startswith("flags"):
-                    return " hypervisor" in line
+                name, sep, value = line.partition(":")
+                if sep and name.strip() == key:
+                    return value.strip()
     except OSError:
-        return False
-    return False
+        return None
+    return None
+
+
+def runs_in_vm(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU flags say a hypervisor is present (the socket is then not all ours)."""
+    return "hypervisor" in (cpuinfo_value("flags", cpuinfo) or "").split()
+
+
+def ram_bytes() -> int:
+    """Physical memory of the machine, in bytes (0 when unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 0
 
 
 def total_ram_gb() -> float:
     """Physical memory of the machine, in GB (0 when unknown)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-        return 0.0
+    return ram_bytes() / 1024**3
 
 
 def build_power_model(

@@ -21,6 +21,7 @@ from pytest_carbon.meter.counters import Counters, Reading, children_cpu_ns
 
 #: Phase names by their code in :attr:`SpanTable.phases`.
 PHASE_NAMES: Final = ("setup", "call", "teardown")
+PHASE_CODES: Final = {name: code for code, name in enumerate(PHASE_NAMES)}
 SETUP: Final = 0
 CALL: Final = 1
 TEARDOWN: Final = 2

@@ -10,7 +10,7 @@ import dataclasses
 import heapq
 import json
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -118,6 +118,18 @@ class TestRecord:
     def cpu_s(self) -> float:
         """CPU time of all phases."""
         return sum(phase.cpu_s for phase in self.phases.values())
+
+
+def energy_of_tests(tests: Iterable[TestRecord]) -> Energy:
+    """The energy of ``tests``, added up phase by phase (plain sums: cheap for 100k tests)."""
+    cpu = ram = gpu = 0.0
+    for test in tests:
+        for phase in test.phases.values():
+            energy = phase.energy
+            cpu += energy.cpu_kwh
+            ram += energy.ram_kwh
+            gpu += energy.gpu_kwh
+    return Energy(cpu, ram, gpu)
 
 
 @dataclass
@@ -238,10 +250,7 @@ class SessionReport:
     @property
     def attributed(self) -> Energy:
         """Energy attributed to tests."""
-        total = Energy()
-        for test in self.tests:
-            total = total + test.energy
-        return total
+        return energy_of_tests(self.tests)
 
     def outcome_counts(self) -> dict[str, int]:
         """How many tests ended in each outcome."""
