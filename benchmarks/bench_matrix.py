@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _doc import write_section
+
 from pytest_carbon.matrix.cli import DEFAULT_BASELINE, DEFAULT_CURVE, evaluate
 from pytest_carbon.matrix.history import LoadNotes, group_runs, load_history
 from pytest_carbon.matrix.replay import ReplayConfig, split_history
@@ -24,7 +26,6 @@ from pytest_carbon.matrix.selector import MatrixSelector, context_of
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "travis-python-dev.csv.gz"
-DOC = REPO / "docs" / "performance.md"
 HEADING = "## Matrix selector"
 
 
@@ -87,9 +88,8 @@ def render(figures: dict[str, Any], path: Path) -> str:
     """The markdown section."""
     report = figures["report"]
     lines = [
-        HEADING,
-        "",
-        f"Measured with `python benchmarks/bench_matrix.py {path.name}` on "
+        f"Measured {time.strftime('%Y-%m-%d')} with "
+        f"`python benchmarks/bench_matrix.py {path.name}` on "
         f"{platform.python_implementation()} {platform.python_version()}, "
         f"{platform.machine()}.",
         "",
@@ -99,25 +99,30 @@ def render(figures: dict[str, Any], path: Path) -> str:
         f"{report['runs']:,} runs replayed ({report['failing_runs']:,} failing) after training "
         f"on the first 80 % of each project's runs.",
         "",
-        "| model | setting | failing-run recall | jobs skipped | job time saved |",
-        "|---|---|---|---|---|",
+        "| model | setting | failing-run recall | jobs skipped | job time saved "
+        "| calibration expected (recall, skipped) |",
+        "|---|---|---|---|---|---|",
     ]
     for entry in report["curve"]:
         lines.append(
             f"| selector | target_recall {entry['target_recall']:g} | "
             f"{percent(entry['failing_run_recall'])} | {percent(entry['jobs_skipped_share'])} | "
-            f"{percent(entry['time_saved_share'])} |"
+            f"{percent(entry['time_saved_share'])} | "
+            f"{percent(entry['calibrated_recall'])}, "
+            f"{percent(entry['calibrated_skipped_share'])} |"
         )
     for entry in report["baseline"]:
         lines.append(
             f"| Mozilla-style baseline | min_confidence {entry['min_confidence']:g} | "
             f"{percent(entry['failing_run_recall'])} | {percent(entry['jobs_skipped_share'])} | "
-            f"{percent(entry['time_saved_share'])} |"
+            f"{percent(entry['time_saved_share'])} | — |"
         )
     lines += [
         "",
         "Job time saved counts the jobs whose test duration is recorded. The selector's periodic "
-        "full runs are part of the replay and count as nothing skipped.",
+        "full runs are part of the replay and count as nothing skipped. The last column is what "
+        "`fit` expected of each target from planning a sample of its own training history "
+        "(`pytest-carbon matrix fit` prints it).",
         "",
         "| measure | value |",
         "|---|---|",
@@ -135,19 +140,6 @@ def render(figures: dict[str, Any], path: Path) -> str:
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    """Replace (or add) the ``## Matrix selector`` section of docs/performance.md."""
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
-    start = text.find(HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        tail = "" if end < 0 else text[end + 1 :]
-        text = text[:start] + section + ("\n" + tail if tail else "")
-    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -161,7 +153,7 @@ def main() -> int:
     section = render(measure(path), path)
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section("matrix-selector", HEADING.removeprefix("## "), section)
     return 0
 
 

@@ -112,7 +112,7 @@ def test_selector_count_infinite(
     tmp_path: Path, selector_document: dict[str, Any], value: float
 ) -> None:
     """An infinite count raised OverflowError in int()."""
-    selector_document["state"]["projects"]["acme/app"]["runs"] = value
+    selector_document["state"]["projects"]["acme/app"]["counts"][0] = value
     path = tmp_path / "model.json"
     path.write_text(json.dumps(selector_document))
     assert "model state is damaged" in refused(path, MatrixSelector.load).message

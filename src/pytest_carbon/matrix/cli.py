@@ -20,7 +20,7 @@ from pytest_carbon.matrix.selector import MatrixSelector, Plan, RunContext
 from pytest_carbon.matrix.store import ingest_sources
 from pytest_carbon.matrix.tests_cli import register_test_commands
 
-DEFAULT_CURVE = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+DEFAULT_CURVE = (0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
 DEFAULT_BASELINE = (0.8, 0.9, 0.95, 0.99)
 
 
@@ -157,7 +157,25 @@ def run_fit(args: argparse.Namespace) -> int:
         f"fitted {model.kind} on {len(runs)} run(s) of {projects} project(s) "
         f"in {seconds:.1f} s; saved {args.output}"
     )
+    if isinstance(model, MatrixSelector):
+        print(calibration_line(model))
     return 0
+
+
+def calibration_line(model: MatrixSelector) -> str:
+    """What the calibration says of the model's target, in one line."""
+    threshold, recall, skipped = model.calibrated()
+    sample = model.calibration_
+    if recall is None or skipped is None:
+        return (
+            f"target_recall {model.target_recall:g}: not enough failing runs in the history to "
+            f"skip on trust ({sample['failing_runs']} sampled); only jobs without any risk skip"
+        )
+    return (
+        f"target_recall {model.target_recall:g}: risk threshold {threshold:.4f}; on "
+        f"{sample['runs']} sampled run(s) of its own history ({sample['failing_runs']} failing) "
+        f"its plans kept {percent(recall)} of failing runs and skipped {percent(skipped)} of jobs"
+    )
 
 
 def check_share(option: str, value: float) -> None:
@@ -334,8 +352,10 @@ def evaluate(
     fitted = MatrixSelector(target_recall=target).fit(split.train)
     fit_seconds = time.perf_counter() - started
     curve: list[ReplayResult] = []
+    expected: list[tuple[float | None, float | None]] = []
     for point in curve_points:
         selector = copy.deepcopy(fitted).set_params(target_recall=point)
+        expected.append(selector.calibrated()[1:])
         curve.append(replay(selector, split, f"selector@{point:g}", fit=False))
     baseline = [
         replay(MozillaBaseline(point), split, f"baseline@{point:g}") for point in baseline_points
@@ -349,7 +369,13 @@ def evaluate(
             "fit_seconds": fit_seconds,
             "definitions": definitions(split.config),
             "curve": [
-                dict(r.to_dict(), target_recall=p) for p, r in zip(curve_points, curve, strict=True)
+                dict(
+                    r.to_dict(),
+                    target_recall=p,
+                    calibrated_recall=e[0],
+                    calibrated_skipped_share=e[1],
+                )
+                for p, r, e in zip(curve_points, curve, expected, strict=True)
             ],
             "baseline": [
                 dict(r.to_dict(), min_confidence=p)

@@ -163,8 +163,14 @@ def _time_order(run: Run) -> tuple[str, str, str]:
     return (run.started_at, run.project, run.run_id)
 
 
-def replay(selector: Selector, split: Split, label: str, *, fit: bool = True) -> ReplayResult:
-    """Fit on the training runs, then plan, reveal and update run by run; pooled figures."""
+def replay(
+    selector: Selector, split: Split, label: str, *, fit: bool = True, hindsight: bool = False
+) -> ReplayResult:
+    """Fit on the training runs, then plan, reveal and update run by run; pooled figures.
+
+    With ``hindsight`` every job's outcome is revealed after each run, skipped or not: more
+    than a real pipeline knows, for bounding what the honest replay loses.
+    """
     if fit:
         selector.fit(split.train)
     result = ReplayResult(label=label, projects=split.projects)
@@ -175,7 +181,7 @@ def replay(selector: Selector, split: Split, label: str, *, fit: bool = True) ->
         plan = selector.plan(run.job_names, context_of(run))
         result.plan_seconds += clock() - started
         score_run(result, run, plan, config)
-        selector.update(Observation.from_run(run, plan.run))
+        selector.update(Observation.from_run(run, None if hindsight else plan.run))
     return result
 
 

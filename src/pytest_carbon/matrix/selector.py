@@ -1,18 +1,22 @@
-"""The matrix selector: learns which CI jobs fail together and plans which ones to run.
+"""The matrix selector: learns which CI jobs fail, and with which, and plans which ones to run.
 
-For every job the selector keeps a two-state (pass/fail) Markov chain of its own outcomes, so
-a job that just failed is expected to fail again and a job not seen for a while drifts back to
-its long-run failure rate. For every ordered pair it keeps how often ``B`` failed when ``A``
-failed (an asymmetric conditional, not a symmetric "equivalence"). Planning picks jobs greedily,
-cheapest per unit of risk removed first, until the estimated chance that the run fails only in
-skipped jobs falls under a budget derived from ``target_recall``. Allowed-to-fail cells are
-recognised and never counted as catching a failure; jobs without enough history always run;
-every ``full_run_every``-th run of a project runs the whole matrix to keep the statistics honest.
+For every job of every project the selector keeps counts of its outcomes (see
+:mod:`pytest_carbon.matrix.memory`); a logistic regression learned from history turns them, and
+the run's context, into P(the job fails now) (see :mod:`pytest_carbon.matrix.risk`). Planning
+adds jobs greedily, the most risk removed per unit of cost first, while one more job removes more
+than a risk threshold; what a job leaves uncovered of another follows their history of failing
+together, recent co-failures weighing more. The threshold comes from ``target_recall``: ``fit``
+plans a sample of its own history at every threshold and keeps the table of recall and skipped
+share, so the threshold is the largest that kept the target there. Allowed-to-fail cells are
+recognised and never counted as catching a failure; jobs without enough readable history always
+run; a job not run for ``max_unseen`` runs runs again; every ``full_run_every``-th run of a
+project runs the whole matrix to keep the statistics honest.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +26,30 @@ from typing import Any, Final, final
 import numpy as np
 
 from pytest_carbon.errors import InputError
-from pytest_carbon.matrix.history import FAILING_OUTCOMES, KNOWN_OUTCOMES, JobResult, Run
+from pytest_carbon.matrix.history import JobResult, Run
+from pytest_carbon.matrix.memory import JobMemory, ProjectMemory, timestamp
+from pytest_carbon.matrix.risk import (
+    EMPTY,
+    CalibrationSample,
+    RiskModel,
+    RowBuffer,
+    co_failure_matrix,
+    cover,
+    design,
+    raw_rows,
+    risk_matrix,
+)
 
 MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
-MODEL_FORMAT_VERSION: Final = 1
+MODEL_FORMAT_VERSION: Final = 2
 COSTS: Final = ("auto", "jobs", "duration", "energy")
+#: Fewer failing job outcomes than this in the history: the pass/fail chain, not a regression.
+MIN_FAILURES: Final = 200
+#: Runs of a project before its runs are sampled for the calibration table; runs sampled at most.
+CALIBRATION_WARMUP: Final = 10
+MAX_CALIBRATION_RUNS: Final = 10_000
+#: Job rows the regression learns from at most (runs are sampled beyond that).
+MAX_TRAIN_ROWS: Final = 200_000
 
 
 # --------------------------------------------------------------------------- shared types
@@ -197,91 +220,6 @@ def read_model(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     return data
 
 
-# --------------------------------------------------------------------------- learned state
-
-
-@final
-@dataclass(slots=True)
-class JobStats:
-    """Everything the selector remembers about one job of one project."""
-
-    seen: int = 0
-    fails: int = 0
-    lone_fails: int = 0
-    trans: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # pp, pf, fp, ff
-    last: int = -1  # 1 failed, 0 passed, -1 never seen
-    since: int = 0  # runs of the project with this job since it was last seen
-    last_fail_run: int = -1
-    solo_in_passed: float = 0.0
-    solo_in_failed: float = 0.0
-    cost_sum: float = 0.0
-    cost_n: int = 0
-    energy_sum: float = 0.0
-    energy_n: int = 0
-
-    def to_list(self) -> list[Any]:
-        """Compact JSON form."""
-        return [
-            self.seen, self.fails, self.lone_fails, self.trans, self.last, self.since,
-            self.last_fail_run, self.solo_in_passed, self.solo_in_failed, self.cost_sum,
-            self.cost_n, self.energy_sum, self.energy_n,
-        ]  # fmt: skip
-
-    @classmethod
-    def from_list(cls, raw: Sequence[Any]) -> JobStats:
-        """Inverse of :meth:`to_list`."""
-        return cls(
-            int(raw[0]), int(raw[1]), int(raw[2]), [int(x) for x in raw[3]], int(raw[4]),
-            int(raw[5]), int(raw[6]), float(raw[7]), float(raw[8]), float(raw[9]),
-            int(raw[10]), float(raw[11]), int(raw[12]),
-        )  # fmt: skip
-
-
-@final
-@dataclass(slots=True)
-class ProjectStats:
-    """The selector's memory of one project."""
-
-    jobs: dict[str, JobStats] = field(default_factory=dict)
-    pairs: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # A -> B -> [n, both]
-    runs: int = 0
-    status_runs: int = 0
-    failing_runs: int = 0
-    since_full: int = 0
-    last_share: float = 0.0
-    trans: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Compact JSON form."""
-        return {
-            "jobs": {name: stats.to_list() for name, stats in self.jobs.items()},
-            "pairs": self.pairs,
-            "runs": self.runs,
-            "status_runs": self.status_runs,
-            "failing_runs": self.failing_runs,
-            "since_full": self.since_full,
-            "last_share": self.last_share,
-            "trans": self.trans,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> ProjectStats:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            jobs={name: JobStats.from_list(v) for name, v in raw["jobs"].items()},
-            pairs={
-                a: {b: [int(x) for x in v] for b, v in row.items()}
-                for a, row in raw["pairs"].items()
-            },
-            runs=int(raw["runs"]),
-            status_runs=int(raw["status_runs"]),
-            failing_runs=int(raw["failing_runs"]),
-            since_full=int(raw["since_full"]),
-            last_share=float(raw["last_share"]),
-            trans=[int(x) for x in raw["trans"]],
-        )
-
-
 # --------------------------------------------------------------------------- the selector
 
 
@@ -292,11 +230,13 @@ class MatrixSelector:
     Parameters follow scikit-learn conventions: ``__init__`` only stores them, ``fit`` learns
     attributes ending in ``_``. ``target_recall`` is the share of failing runs a plan should
     still catch; ``cost`` weighs jobs by ``"duration"``, ``"energy"``, ``"jobs"`` (all equal)
-    or ``"auto"`` (energy, else duration, else equal); ``min_history`` known outcomes are
+    or ``"auto"`` (energy, else duration, else equal); ``min_history`` readable outcomes are
     needed before a job may be skipped; ``full_run_every`` runs the whole matrix of a project
     every so many runs (0 never); ``max_unseen`` forces a job that has not run for that many
-    runs (0 never); ``prior_strength`` is how many observations the project's pooled rates
-    weigh against a job's own; ``co_failure_prior`` shrinks co-failure shares toward zero.
+    runs (0 never); ``co_failure_prior`` shrinks co-failure shares toward zero and
+    ``co_failure_decay`` weighs each older co-failure by that factor; ``train_mask`` is the share
+    of job outcomes hidden while the model learns, so that it learns what stale knowledge of a
+    skipped job is worth; ``C`` is the logistic regression's inverse regularisation strength.
     """
 
     kind: Final = "MatrixSelector"
@@ -307,18 +247,22 @@ class MatrixSelector:
         *,
         cost: str = "auto",
         min_history: int = 5,
-        full_run_every: int = 25,
+        full_run_every: int = 50,
         max_unseen: int = 10,
-        prior_strength: float = 4.0,
         co_failure_prior: float = 1.0,
+        co_failure_decay: float = 0.8,
+        train_mask: float = 0.3,
+        C: float = 1.0,
     ) -> None:
         self.target_recall = target_recall
         self.cost = cost
         self.min_history = min_history
         self.full_run_every = full_run_every
         self.max_unseen = max_unseen
-        self.prior_strength = prior_strength
         self.co_failure_prior = co_failure_prior
+        self.co_failure_decay = co_failure_decay
+        self.train_mask = train_mask
+        self.C = C
 
     # ------------------------------------------------------------------ parameters
 
@@ -330,8 +274,10 @@ class MatrixSelector:
             "min_history": self.min_history,
             "full_run_every": self.full_run_every,
             "max_unseen": self.max_unseen,
-            "prior_strength": self.prior_strength,
             "co_failure_prior": self.co_failure_prior,
+            "co_failure_decay": self.co_failure_decay,
+            "train_mask": self.train_mask,
+            "C": self.C,
         }
 
     def set_params(self, **params: Any) -> MatrixSelector:
@@ -345,30 +291,133 @@ class MatrixSelector:
 
     def check_params(self) -> None:
         """Raise ValueError on parameters outside their range."""
+        numbers = (
+            self.target_recall, self.co_failure_prior, self.co_failure_decay, self.train_mask,
+            self.C,
+        )  # fmt: skip
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+            raise ValueError("target_recall, co_failure_*, train_mask and C must be numbers")
         if not 0.0 < self.target_recall <= 1.0:
             raise ValueError("target_recall must be in (0, 1]")
         if self.cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}")
+        counts = (self.min_history, self.full_run_every, self.max_unseen)
+        if not all(isinstance(x, int) for x in counts):
+            raise ValueError("min_history, full_run_every and max_unseen must be whole numbers")
         if self.min_history < 1 or self.full_run_every < 0 or self.max_unseen < 0:
             raise ValueError("min_history must be >= 1; full_run_every, max_unseen >= 0")
+        if self.co_failure_prior < 0 or not 0 < self.co_failure_decay <= 1 or self.C <= 0:
+            raise ValueError("co_failure_prior >= 0, co_failure_decay in (0, 1], C > 0")
+        if not 0.0 <= self.train_mask < 1.0:
+            raise ValueError("train_mask must be in [0, 1)")
 
     # ------------------------------------------------------------------ learning
 
     def fit(self, history: Iterable[Run] | Iterable[JobResult]) -> MatrixSelector:
-        """Learn from complete history (every job's outcome and the run status known)."""
+        """Learn from complete history (every job's outcome and the run status known).
+
+        One pass in time order keeps two memories per project: the whole truth (what the
+        fitted selector plans from) and one with ``train_mask`` of the outcomes hidden, whose
+        features the model learns from, so that it sees stale knowledge as planning will.
+        Features are drawn for a random sample of runs (enough for a stable regression); a
+        smaller sample is kept for the calibration table.
+        """
         self.check_params()
-        self.projects_: dict[str, ProjectStats] = {}
-        self.prior_: list[float] = [0.05, 0.5, 0.2]
-        for run in as_runs(history):
-            self.learn(Observation.from_run(run), full=True)
-        self.prior_ = self.pooled_prior()
+        runs = as_runs(history)
+        rng = np.random.default_rng(0)
+        total_jobs = sum(len(run.jobs) for run in runs)
+        train_share = min(1.0, MAX_TRAIN_ROWS / max(total_jobs, 1))
+        calibration_share = min(1.0, MAX_CALIBRATION_RUNS / max(len(runs), 1))
+        projects: dict[str, ProjectMemory] = {}
+        masked: dict[str, ProjectMemory] = {}
+        matrix = RowBuffer()
+        sample = CalibrationSample()
+        coins: list[list[float]] = rng.random((len(runs), 2)).tolist()
+        hide: list[bool] = (rng.random(total_jobs) < self.train_mask).tolist()
+        offset = 0
+        for (calibration_coin, train_coin), run in zip(coins, runs, strict=True):
+            names = run.job_names
+            truth = projects.setdefault(run.project, ProjectMemory())
+            shown = masked.setdefault(run.project, ProjectMemory()) if self.train_mask else truth
+            calibrate = shown.runs >= CALIBRATION_WARMUP and calibration_coin < calibration_share
+            if calibrate or train_coin < train_share:
+                first_row = matrix.add(
+                    raw_rows(shown, names, context_of(run)),
+                    [int(job.failed and run.status != "passed") for job in run.jobs],
+                )
+                if calibrate:
+                    self.sample_run(sample, first_row, shown, run)
+            outcomes = {job.job: job.outcome for job in run.jobs}
+            moment = timestamp(run.started_at)
+            self.learn_run(truth, run, names, outcomes, run.status, moment)
+            if self.train_mask:
+                hidden = hide[offset : offset + len(names)]
+                offset += len(names)
+                if all(hidden):
+                    hidden[int(train_coin * len(names))] = False
+                shown_outcomes = {
+                    name: outcome
+                    for (name, outcome), masked_out in zip(outcomes.items(), hidden, strict=True)
+                    if not masked_out
+                }
+                status = None if any(hidden) else run.status
+                self.learn_run(shown, run, names, shown_outcomes, status, moment)
+        X, y = matrix.arrays()
+        self.model_ = RiskModel.fit(X, y, C=self.C, min_failures=MIN_FAILURES)
+        self.calibration_ = sample.table(self.model_.predict(X))
+        self.projects_ = projects
         return self
+
+    def learn_run(
+        self,
+        project: ProjectMemory,
+        run: Run,
+        names: Sequence[str],
+        outcomes: Mapping[str, str],
+        status: str | None,
+        moment: float | None,
+    ) -> None:
+        """Fold a recorded run into a project's memory, as far as ``outcomes`` shows it."""
+        project.learn(
+            names,
+            outcomes,
+            status=status,
+            branch=run.branch,
+            event=run.event,
+            commit=run.commit,
+            moment=moment,
+            decay=self.co_failure_decay,
+        )
+        durations = {}
+        energies = {}
+        for job in run.jobs:
+            if job.job in outcomes:
+                if job.duration_s is not None:
+                    durations[job.job] = job.duration_s
+                if job.energy_kwh is not None:
+                    energies[job.job] = job.energy_kwh
+        project.learn_costs(durations, energies)
+
+    def sample_run(
+        self, sample: CalibrationSample, first_row: int, project: ProjectMemory, run: Run
+    ) -> None:
+        """Keep what planning ``run`` needs for the calibration table."""
+        names = list(run.job_names)
+        jobs = [project.jobs.get(name, EMPTY) for name in names]
+        failing = run.status == "failed" and any(job.failed for job in run.jobs)
+        sample.add(
+            first_row,
+            co_failure_matrix(project, names, self.co_failure_prior),
+            np.array([self.forced_reason(job) is not None for job in jobs], dtype=bool),
+            np.array([job.is_allowed_to_fail() for job in jobs], dtype=bool),
+            self.job_costs(jobs),
+            np.array([failing and job.failed for job in run.jobs], dtype=bool),
+        )
 
     def update(self, observed: Observation) -> MatrixSelector:
         """Learn from the jobs that ran in one more run; return self."""
         self.check_fitted()
-        full = set(observed.outcomes) >= set(observed.jobs)
-        self.learn(observed, full=full)
+        self.learn(self.projects_.setdefault(observed.context.project, ProjectMemory()), observed)
         return self
 
     def check_fitted(self) -> None:
@@ -376,148 +425,20 @@ class MatrixSelector:
         if not hasattr(self, "projects_"):
             raise RuntimeError("MatrixSelector is not fitted: call fit() or load() first")
 
-    def learn(self, observed: Observation, *, full: bool) -> None:
-        """Fold one observation into the project's statistics."""
-        project = self.projects_.setdefault(observed.context.project, ProjectStats())
-        project.runs += 1
-        project.since_full = 0 if full else project.since_full + 1
-        known = {
-            job: 1 if outcome in FAILING_OUTCOMES else 0
-            for job, outcome in observed.outcomes.items()
-            if outcome in KNOWN_OUTCOMES
-        }
-        status = observed.run_status
-        failing = [job for job, bad in known.items() if bad]
-        if status in ("passed", "failed") and known:
-            project.status_runs += 1
-            if status == "failed" and failing:
-                project.failing_runs += 1
-        partial = 0 < len(failing) < len(known)
-        for name in observed.jobs:
-            stats = project.jobs.setdefault(name, JobStats())
-            if name in known:
-                self.learn_job(project, stats, known[name], status, len(failing), partial)
-            else:
-                stats.since += 1
-        if known:
-            project.last_share = len(failing) / len(known)
-        self.learn_pairs(project, known, failing)
-        self.learn_costs(project, observed)
-
-    @staticmethod
-    def learn_job(
-        project: ProjectStats,
-        stats: JobStats,
-        bad: int,
-        status: str | None,
-        n_failing: int,
-        partial: bool,
-    ) -> None:
-        """Fold one known outcome into a job's statistics."""
-        if stats.last >= 0:
-            index = stats.last * 2 + bad
-            stats.trans[index] += 1
-            project.trans[index] += 1
-        stats.seen += 1
-        stats.fails += bad
-        stats.lone_fails += int(bad and partial)
-        stats.last = bad
-        stats.since = 0
-        if bad:
-            stats.last_fail_run = project.runs
-            if n_failing == 1 and status == "passed":
-                stats.solo_in_passed += 1
-            elif n_failing == 1 and status == "failed":
-                stats.solo_in_failed += 1
-
-    @staticmethod
-    def learn_costs(project: ProjectStats, observed: Observation) -> None:
-        """Fold durations and energies of the jobs that ran into their mean costs."""
-        for name, seconds in observed.durations.items():
-            stats = project.jobs[name]
-            stats.cost_sum += seconds
-            stats.cost_n += 1
-        for name, kwh in observed.energies.items():
-            stats = project.jobs[name]
-            stats.energy_sum += kwh
-            stats.energy_n += 1
-
-    @staticmethod
-    def learn_pairs(
-        project: ProjectStats, known: Mapping[str, int], failing: Sequence[str]
-    ) -> None:
-        """Count, for each failing job A and each other known job B, whether B failed too."""
-        for a in failing:
-            row = project.pairs.setdefault(a, {})
-            for b, bad in known.items():
-                if b == a:
-                    continue
-                cell = row.get(b)
-                if cell is None:
-                    row[b] = [1, bad]
-                else:
-                    cell[0] += 1
-                    cell[1] += bad
-
-    def pooled_prior(self) -> list[float]:
-        """Pooled rates over every project: [P(f|p), P(f|f), failing-run rate]."""
-        trans = [0, 0, 0, 0]
-        status_runs = failing = 0
-        for project in self.projects_.values():
-            for index in range(4):
-                trans[index] += project.trans[index]
-            status_runs += project.status_runs
-            failing += project.failing_runs
-        a = (trans[1] + 1.0) / (trans[0] + trans[1] + 20.0)
-        b = (trans[3] + 1.0) / (trans[2] + trans[3] + 2.0)
-        rate = (failing + 1.0) / (status_runs + 5.0)
-        return [a, b, rate]
-
-    # ------------------------------------------------------------------ probabilities
-
-    def project_rates(self, project: ProjectStats) -> tuple[float, float, float]:
-        """Project-level [P(f|p), P(f|f), failing-run rate], shrunk toward the pooled prior."""
-        prior = self.prior_
-        weight = 20.0
-        pp, pf, fp, ff = project.trans
-        a = (pf + weight * prior[0]) / (pp + pf + weight)
-        b = (ff + weight * prior[1]) / (fp + ff + weight)
-        rate = (project.failing_runs + weight * prior[2]) / (project.status_runs + weight)
-        return a, b, rate
-
-    def job_rates(self, job: JobStats, rates: tuple[float, float, float]) -> tuple[float, float]:
-        """A job's P(fail | passed last) and P(fail | failed last), shrunk toward its project's."""
-        strength = self.prior_strength
-        pp, pf, fp, ff = job.trans
-        a = (pf + strength * rates[0]) / (pp + pf + strength)
-        b = (ff + strength * rates[1]) / (fp + ff + strength)
-        return a, b
-
-    def fail_probabilities(self, project: ProjectStats, stats: Sequence[JobStats]) -> np.ndarray:
-        """P(each job fails now): its pass/fail chain ``since + 1`` steps after its last outcome."""
-        rates = self.project_rates(project)
-        out = np.empty(len(stats))
-        for index, job in enumerate(stats):
-            a, b = self.job_rates(job, rates)
-            if job.last < 0:
-                out[index] = max(a, rates[2])
-                continue
-            lam = b - a
-            stationary = a / (1.0 - lam) if lam < 1.0 else b
-            out[index] = stationary + (job.last - stationary) * lam ** (job.since + 1)
-        return out
-
-    def persist_probabilities(
-        self, project: ProjectStats, stats: Sequence[JobStats], fail_p: np.ndarray
-    ) -> np.ndarray:
-        """The part of each job's risk that is its last failure going on (0 after a pass)."""
-        rates = self.project_rates(project)
-        out = np.zeros(len(stats))
-        for index, job in enumerate(stats):
-            if job.last == 1:
-                _, b = self.job_rates(job, rates)
-                out[index] = min(float(fail_p[index]), b ** (job.since + 1))
-        return out
+    def learn(self, project: ProjectMemory, observed: Observation) -> None:
+        """Fold one observation into a project's memory."""
+        context = observed.context
+        project.learn(
+            observed.jobs,
+            observed.outcomes,
+            status=observed.run_status,
+            branch=context.branch,
+            event=context.event,
+            commit=context.commit,
+            moment=timestamp(context.started_at),
+            decay=self.co_failure_decay,
+        )
+        project.learn_costs(observed.durations, observed.energies)
 
     # ------------------------------------------------------------------ planning
 
@@ -533,30 +454,34 @@ class MatrixSelector:
             return full_plan(names, f"periodic full run (every {self.full_run_every} runs)")
         return self.plan_project(project, names, context)
 
-    def find_project(self, name: str) -> ProjectStats | None:
-        """The statistics of project ``name`` (the only project when the model has just one)."""
+    def find_project(self, name: str) -> ProjectMemory | None:
+        """The memory of project ``name`` (the only project when the model has just one)."""
         project = self.projects_.get(name)
         if project is None and len(self.projects_) == 1:
             project = next(iter(self.projects_.values()))
         return project
 
-    def plan_project(self, project: ProjectStats, names: list[str], context: RunContext) -> Plan:
-        """Greedy cover: add the job removing most risk per cost until the risk is in budget."""
-        stats = [project.jobs.get(name) or JobStats() for name in names]
-        allowed = [self.is_allowed_to_fail(s) for s in stats]
-        forced = [self.forced_reason(s) for s in stats]
+    def fail_probabilities(
+        self, project: ProjectMemory, names: Sequence[str], context: RunContext
+    ) -> np.ndarray:
+        """P(each job fails now, in a failing run), from the learned model."""
+        return self.model_.predict(design(np.asarray(raw_rows(project, names, context))))
+
+    def plan_project(self, project: ProjectMemory, names: list[str], context: RunContext) -> Plan:
+        """Greedy cover: add the job removing most risk per cost while it beats the threshold."""
+        jobs = [project.jobs.get(name, EMPTY) for name in names]
+        allowed = np.array([job.is_allowed_to_fail() for job in jobs], dtype=bool)
+        forced = [self.forced_reason(job) for job in jobs]
         reasons = {name: why for name, why in zip(names, forced, strict=True) if why}
-        counted = np.array([not a for a in allowed], dtype=bool)
-        fail_p = np.where(counted, self.fail_probabilities(project, stats), 0.0)
-        persist = self.persist_probabilities(project, stats, fail_p)
-        risk_matrix = self.risk_matrix(project, names, stats, fail_p, persist)
+        fail_p = np.where(allowed, 0.0, self.fail_probabilities(project, names, context))
+        co = co_failure_matrix(project, names, self.co_failure_prior)
         chosen = np.array([why is not None for why in forced], dtype=bool)
         if not chosen.any():
-            first = int(np.argmax(np.where(counted, fail_p, -1.0)))
+            first = int(np.argmax(np.where(allowed, -1.0, fail_p)))
             chosen[first] = True
             reasons[names[first]] = "at least one job runs"
-        budget = (1.0 - self.target_recall) * self.project_rates(project)[2]
-        risk = self.cover(risk_matrix, fail_p, self.job_costs(stats), chosen, counted, budget)
+        threshold = self.risk_threshold()
+        risk = cover(risk_matrix(fail_p, co), fail_p, self.job_costs(jobs), chosen, threshold)
         run: list[str] = []
         skip: list[Skip] = []
         for index, name in enumerate(names):
@@ -564,135 +489,85 @@ class MatrixSelector:
                 run.append(name)
                 reasons.setdefault(name, self.run_reason(float(fail_p[index])))
             else:
-                skip.append(self.skip_for(project, names, index, stats, allowed, chosen, fail_p))
+                skip.append(self.skip_for(names, index, jobs, allowed, chosen, fail_p, co))
         return Plan(tuple(run), tuple(skip), reasons, full=not skip, risk=risk)
 
-    def risk_matrix(
-        self,
-        project: ProjectStats,
-        names: Sequence[str],
-        stats: Sequence[JobStats],
-        fail_p: np.ndarray,
-        persist: np.ndarray,
-    ) -> np.ndarray:
-        """``R[j, i]`` bounds P(j fails and i passes): the risk job ``i`` leaves of job ``j``."""
-        n = len(names)
-        co = np.zeros((n, n))
-        together = np.zeros((n, n))
-        prior = self.co_failure_prior
-        for j, a in enumerate(names):
-            if fail_p[j] == 0.0:
-                continue
-            row = project.pairs.get(a)
-            if row is not None:
-                for i, b in enumerate(names):
-                    cell = row.get(b)
-                    if cell is not None:
-                        co[j, i] = cell[1] / (cell[0] + prior)
-            if stats[j].last == 1:
-                last = stats[j].last_fail_run
-                for i, other in enumerate(stats):
-                    if other.last == 1 and other.last_fail_run == last:
-                        together[j, i] = persist[i]
-        new = np.maximum(fail_p - persist, 0.0)
-        risk = persist[:, None] * (1.0 - together) + new[:, None] * (1.0 - co)
-        risk = np.minimum(risk, fail_p[:, None])
-        risk = np.minimum(risk, (1.0 - fail_p)[None, :])
-        np.fill_diagonal(risk, 0.0)
-        return np.asarray(risk, dtype=float)
+    def risk_threshold(self) -> float:
+        """The risk threshold planning uses for ``target_recall`` (see :meth:`calibrated`)."""
+        return self.calibrated()[0]
 
-    def job_costs(self, stats: Sequence[JobStats]) -> np.ndarray:
+    def calibrated(self) -> tuple[float, float | None, float | None]:
+        """The threshold for ``target_recall``, and the recall and skipped share it had.
+
+        The threshold is the largest that kept ``target_recall`` when ``fit`` planned a sample
+        of its own history (later runs of each project, with the memory of that time). It
+        qualifies when its plans caught the target share of the sampled failing runs counted
+        with one more failing run, missed: with little evidence nothing is skipped on trust.
+        With none that qualifies (or a target of 1) the threshold is 0: only jobs without any
+        estimated risk (allowed-to-fail cells) are left out, and no figures are given.
+        """
+        table = self.calibration_
+        failing = table["failing_runs"]
+        found: tuple[float, float | None, float | None] = (0.0, None, None)
+        for threshold, recall, skipped in zip(
+            table["thresholds"], table["recall"], table["skipped"], strict=True
+        ):
+            if recall * failing / (failing + 1.0) >= self.target_recall and threshold > found[0]:
+                found = (threshold, recall, skipped)
+        return found
+
+    def job_costs(self, jobs: Sequence[JobMemory]) -> np.ndarray:
         """Relative cost of each job (mean 1) under the ``cost`` parameter."""
         mode = self.cost
         if mode == "auto":
-            mode = "energy" if all(s.energy_n for s in stats) else "duration"
-        if mode == "energy" and all(s.energy_n for s in stats):
-            values = np.array([s.energy_sum / s.energy_n for s in stats])
-        elif mode == "duration" and all(s.cost_n for s in stats):
-            values = np.array([s.cost_sum / s.cost_n for s in stats])
+            mode = "energy" if all(job.energy_n for job in jobs) else "duration"
+        if mode == "energy" and all(job.energy_n for job in jobs):
+            values = np.array([job.energy_sum / job.energy_n for job in jobs])
+        elif mode == "duration" and all(job.cost_n for job in jobs):
+            values = np.array([job.cost_sum / job.cost_n for job in jobs])
         else:
-            return np.ones(len(stats))
+            return np.ones(len(jobs))
         values = np.maximum(values, 1e-9)
         return np.asarray(values / values.mean(), dtype=float)
 
-    @staticmethod
-    def cover(
-        risk: np.ndarray,
-        fail_p: np.ndarray,
-        costs: np.ndarray,
-        chosen: np.ndarray,
-        counted: np.ndarray,
-        budget: float,
-    ) -> float:
-        """Greedily add jobs to ``chosen`` (in place) until the uncovered risk is in budget."""
-        left = np.where(counted, fail_p, 0.0)
-        for i in np.flatnonzero(chosen):
-            left = np.minimum(left, risk[:, i])
-        left[chosen] = 0.0
-        total = float(left.sum())
-        candidates = counted & ~chosen
-        while total > budget and candidates.any():
-            after = np.minimum(left[:, None], risk)
-            gains = (left[:, None] - after).sum(axis=0) + left
-            gains = np.where(candidates, gains / costs, -1.0)
-            best = int(np.argmax(gains))
-            if gains[best] <= 0.0:
-                break
-            left = after[:, best]
-            left[chosen] = 0.0
-            left[best] = 0.0
-            chosen[best] = True
-            candidates[best] = False
-            total = float(left.sum())
-        return total
-
-    def forced_reason(self, stats: JobStats) -> str | None:
+    def forced_reason(self, job: JobMemory) -> str | None:
         """Why a job must run whatever the risk, or None."""
-        if stats.seen < self.min_history:
-            return f"only {stats.seen} known outcome(s), needs {self.min_history} to be skipped"
-        if self.max_unseen and stats.since >= self.max_unseen:
-            return f"not run for {stats.since} runs"
+        if job.seen < self.min_history:
+            return f"only {job.seen} known outcome(s), needs {self.min_history} to be skipped"
+        if self.max_unseen and job.since >= self.max_unseen:
+            return f"not run for {job.since} runs"
         return None
-
-    @staticmethod
-    def is_allowed_to_fail(stats: JobStats) -> bool:
-        """Whether the job's lone failures mostly left the run passing (``allow_failures``)."""
-        return stats.solo_in_passed >= 2 and stats.solo_in_passed > stats.solo_in_failed
 
     @staticmethod
     def run_reason(probability: float) -> str:
         """Why a job was chosen by the cover."""
         return f"covers failure risk (fails now with p={probability:.3f})"
 
+    @staticmethod
     def skip_for(
-        self,
-        project: ProjectStats,
         names: Sequence[str],
         index: int,
-        stats: Sequence[JobStats],
-        allowed: Sequence[bool],
+        jobs: Sequence[JobMemory],
+        allowed: np.ndarray,
         chosen: np.ndarray,
         fail_p: np.ndarray,
+        co: np.ndarray,
     ) -> Skip:
         """The skip entry of job ``index`` with its human reason."""
         name = names[index]
-        own = stats[index]
+        own = jobs[index]
         if allowed[index]:
             return Skip(
                 name,
                 f"allowed to fail: {own.solo_in_passed:.0f} lone failure(s) left the run passing",
             )
-        best_name, best_share, best_n = "", -1.0, 0
-        row = project.pairs.get(name, {})
-        for other, flag in zip(names, chosen, strict=True):
-            cell = row.get(other)
-            if flag and cell is not None and cell[0] and cell[1] / cell[0] > best_share:
-                best_name, best_share, best_n = other, cell[1] / cell[0], cell[0]
         p_now = float(fail_p[index])
-        if best_name:
+        shares = np.where(chosen, co[index], -1.0)
+        best = int(np.argmax(shares))
+        if shares[best] >= 0.5:
             reason = (
-                f"fails with {best_name} in {best_share * 100:.0f} % of {best_n} "
-                f"co-failure(s); fails now with p={p_now:.3f}"
+                f"fails with {names[best]}: co-failure {shares[best] * 100:.0f} % over its "
+                f"{own.fails} failure(s), recent ones weighing more; fails now with p={p_now:.3f}"
             )
         else:
             rate = own.fails / own.seen if own.seen else 0.0
@@ -708,7 +583,8 @@ class MatrixSelector:
         """Write the fitted model as versioned JSON."""
         self.check_fitted()
         state = {
-            "prior": self.prior_,
+            "model": self.model_.to_dict(),
+            "calibration": self.calibration_,
             "projects": {name: p.to_dict() for name, p in self.projects_.items()},
         }
         write_model(path, self.kind, self.get_params(), state)
@@ -721,8 +597,11 @@ class MatrixSelector:
             model = cls(**data["params"])
             model.check_params()
             state = data["state"]
-            model.projects_ = {k: ProjectStats.from_dict(v) for k, v in state["projects"].items()}
-            model.prior_ = [float(x) for x in state["prior"]]
+            model.model_ = RiskModel.from_dict(state["model"])
+            model.calibration_ = read_calibration(state["calibration"])
+            model.projects_ = {
+                str(k): ProjectMemory.from_dict(v) for k, v in state["projects"].items()
+            }
         except DAMAGE_ERRORS as exc:
             raise InputError(str(path), f"model state is damaged ({exc})") from None
         check_usable(path, model.plan_every_project)
@@ -732,6 +611,17 @@ class MatrixSelector:
         """Plan once for every stored project and its jobs (used to vet a loaded model)."""
         for name, project in self.projects_.items():
             self.plan_project(project, list(project.jobs), RunContext(project=name))
+
+
+def read_calibration(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A calibration table read back from JSON; ValueError when damaged."""
+    table = {key: [float(x) for x in raw[key]] for key in ("thresholds", "recall", "skipped")}
+    if not len(table["thresholds"]) == len(table["recall"]) == len(table["skipped"]):
+        raise ValueError("the calibration table's columns differ in length")
+    values = [x for column in table.values() for x in column]
+    if not all(math.isfinite(x) for x in values):
+        raise ValueError("the calibration table holds a number that is not finite")
+    return {**table, "failing_runs": int(raw["failing_runs"]), "runs": int(raw["runs"])}
 
 
 def full_plan(names: Sequence[str], reason: str) -> Plan:
