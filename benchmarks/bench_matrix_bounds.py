@@ -17,11 +17,12 @@ import argparse
 import copy
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from _doc import write_section
 
-from pytest_carbon.matrix.history import group_runs, load_history
+from pytest_carbon.matrix.history import Run, group_runs, load_history
 from pytest_carbon.matrix.replay import ReplayConfig, ReplayResult, Split, replay, split_history
 from pytest_carbon.matrix.selector import MatrixSelector
 
@@ -29,8 +30,32 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "travis-python-dev.csv.gz"
 
 
+def miss_causes(runs: list[Run], missed: list[str]) -> Counter[str]:
+    """Why the replay's missed failing runs were hard: a lone failing job, a new failure."""
+    previous: dict[str, frozenset[str]] = {}
+    failing_before: dict[str, frozenset[str]] = {}
+    for run in runs:
+        failing_before[f"{run.project}#{run.run_id}"] = previous.get(run.project, frozenset())
+        previous[run.project] = frozenset(job.job for job in run.jobs if job.failed)
+    by_key = {f"{run.project}#{run.run_id}": run for run in runs}
+    causes: Counter[str] = Counter()
+    for key in missed:
+        failed = frozenset(job.job for job in by_key[key].jobs if job.failed)
+        lone = "one job failed" if len(failed) == 1 else "several jobs failed"
+        if failed & failing_before[key]:
+            new = "a failure going on (failed in the project's previous run too)"
+        else:
+            new = "a new failure (none failed in the project's previous run)"
+        causes[f"{lone}, {new}"] += 1
+    return causes
+
+
 def render(
-    rows: list[tuple[float, ReplayResult, ReplayResult]], split: Split, seconds: float
+    rows: list[tuple[float, ReplayResult, ReplayResult]],
+    split: Split,
+    seconds: float,
+    causes: Counter[str],
+    cause_target: float,
 ) -> str:
     """The markdown section."""
     lines = [
@@ -53,6 +78,12 @@ def render(
         "reaches here; the distance to the honest curve is the price of learning only from the "
         "jobs that ran. The failing runs both still miss are mostly a job failing alone for the "
         "first time in a while: nothing in the job history announces them.",
+        "",
+        f"The honest replay's missed failing runs at target_recall {cause_target:g}:",
+        "",
+        "| missed failing run | runs |",
+        "|---|---:|",
+        *(f"| {cause} | {count} |" for cause, count in causes.most_common()),
     ]
     return "\n".join(lines)
 
@@ -69,7 +100,8 @@ def main() -> int:
         print(f"history file {path.name} not found; pass its path", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    split = split_history(group_runs(load_history([path], with_tests=False)), ReplayConfig())
+    runs = group_runs(load_history([path], with_tests=False))
+    split = split_history(runs, ReplayConfig())
     fitted = MatrixSelector().fit(split.train)
     rows = []
     for target in (float(x) for x in args.targets.split(",")):
@@ -90,7 +122,12 @@ def main() -> int:
             f"{hindsight.jobs_skipped_share:.4f}",
             flush=True,
         )
-    section = render(rows, split, time.perf_counter() - started)
+    cause_target, honest_at = min(
+        ((target, honest) for target, honest, _ in rows), key=lambda row: abs(row[0] - 0.97)
+    )
+    usable = sorted([*split.train, *split.test], key=lambda r: (r.started_at, r.project, r.run_id))
+    causes = miss_causes(usable, honest_at.missed)
+    section = render(rows, split, time.perf_counter() - started, causes, cause_target)
     print(section)
     if args.write:
         write_section("matrix-bounds", "Matrix selection: what history allows", section)

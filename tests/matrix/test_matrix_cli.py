@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def test_ingest_fit_plan_round_trip(
     assert out[1].endswith("0 new job row(s) of 360 read")
     model = tmp_path / "model.json"
     assert main(["matrix", "fit", str(db), "-o", str(model), "--target-recall", "0.9"]) == 0
-    assert "fitted MatrixSelector on 120 run(s)" in capsys.readouterr().out
+    fitted = capsys.readouterr().out
+    assert "fitted MatrixSelector on 120 run(s)" in fitted
+    assert re.search(r"target_recall 0\.9: risk threshold 0\.\d{4}; on \d+ sampled run", fitted)
     argv = ["matrix", "plan", "--model", str(model), "--jobs", "a,b,c", "--project", "acme@app"]
     assert main([*argv, "--format", "json"]) == 0
     matrix = json.loads(capsys.readouterr().out)
@@ -148,3 +151,17 @@ HEADER_LINE = (
     "project,run_id,started_at,commit,branch,event,run_status,job,job_index,n_jobs,outcome,"
     "tests_run,tests_failed,test_duration_s,failed_tests"
 )
+
+
+def test_evaluate_with_the_counting_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_csv: Callable[..., Path]
+) -> None:
+    history = write_csv(history_lines(240))
+    argv = ["matrix", "evaluate", str(history), "--min-runs", "20", "--format", "json"]
+    assert main([*argv, "--risk-model", "chain", "--baseline", ""]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["risk_model"] == "chain"
+    assert report["failing_run_recall"] == 1.0
+    assert {"calibrated_recall", "calibrated_skipped_share"} <= set(report["curve"][0])
+    with pytest.raises(SystemExit):
+        main([*argv, "--risk-model", "forest"])

@@ -16,7 +16,7 @@ from pytest_carbon.errors import InputError
 from pytest_carbon.matrix.baseline import MozillaBaseline
 from pytest_carbon.matrix.history import LoadNotes, Run, group_runs, load_history, read_json
 from pytest_carbon.matrix.replay import ReplayConfig, ReplayResult, Split, replay, split_history
-from pytest_carbon.matrix.selector import MatrixSelector, Plan, RunContext
+from pytest_carbon.matrix.selector import MODELS, MatrixSelector, Plan, RunContext
 from pytest_carbon.matrix.store import ingest_sources
 from pytest_carbon.matrix.tests_cli import register_test_commands
 
@@ -62,7 +62,19 @@ def add_fit(sub: Any) -> None:
     parser.add_argument(
         "--kind", choices=("selector", "baseline"), default="selector", help="model to train"
     )
+    add_risk_model_option(parser)
     parser.set_defaults(handler=run_fit)
+
+
+def add_risk_model_option(parser: Any) -> None:
+    """``--risk-model``: the selector's learned regression, or counting only."""
+    parser.add_argument(
+        "--risk-model",
+        choices=MODELS,
+        default="logistic",
+        help="how the selector estimates a job's chance to fail: a learned logistic "
+        "regression (default) or each job's own pass/fail chain (counting)",
+    )
 
 
 def add_plan(sub: Any) -> None:
@@ -103,6 +115,7 @@ def add_evaluate(sub: Any) -> None:
         metavar="C,C,...",
         help="confidence thresholds of the Mozilla-style baseline (empty: none)",
     )
+    add_risk_model_option(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=run_evaluate)
 
@@ -149,7 +162,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.kind == "baseline":
         model = MozillaBaseline().fit(runs)
     else:
-        model = MatrixSelector(target_recall=args.target_recall).fit(runs)
+        model = MatrixSelector(target_recall=args.target_recall, model=args.risk_model).fit(runs)
     seconds = time.perf_counter() - started
     model.save(args.output)
     projects = len({run.project for run in runs})
@@ -336,7 +349,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"no project has {args.min_runs} usable runs to replay",
             fix="lower --min-runs or add history",
         )
-    report = evaluate(split, args.target_recall, curve_points, baseline_points)
+    report = evaluate(
+        split, args.target_recall, curve_points, baseline_points, risk_model=args.risk_model
+    )
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
@@ -345,11 +360,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def evaluate(
-    split: Split, target: float, curve_points: Sequence[float], baseline_points: Sequence[float]
+    split: Split,
+    target: float,
+    curve_points: Sequence[float],
+    baseline_points: Sequence[float],
+    *,
+    risk_model: str = "logistic",
 ) -> dict[str, Any]:
     """Replay the selector at every operating point and the baseline at each threshold."""
     started = time.perf_counter()
-    fitted = MatrixSelector(target_recall=target).fit(split.train)
+    fitted = MatrixSelector(target_recall=target, model=risk_model).fit(split.train)
     fit_seconds = time.perf_counter() - started
     curve: list[ReplayResult] = []
     expected: list[tuple[float | None, float | None]] = []
@@ -365,6 +385,7 @@ def evaluate(
     report.update(
         {
             "target_recall": target,
+            "risk_model": fitted.model_.kind,
             "train_runs": len(split.train),
             "fit_seconds": fit_seconds,
             "definitions": definitions(split.config),

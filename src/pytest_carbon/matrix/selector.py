@@ -43,6 +43,7 @@ from pytest_carbon.matrix.risk import (
 MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
 MODEL_FORMAT_VERSION: Final = 2
 COSTS: Final = ("auto", "jobs", "duration", "energy")
+MODELS: Final = ("logistic", "chain")
 #: Fewer failing job outcomes than this in the history: the pass/fail chain, not a regression.
 MIN_FAILURES: Final = 200
 #: Runs of a project before its runs are sampled for the calibration table; runs sampled at most.
@@ -234,8 +235,10 @@ class MatrixSelector:
     needed before a job may be skipped; ``full_run_every`` runs the whole matrix of a project
     every so many runs (0 never); ``max_unseen`` forces a job that has not run for that many
     runs (0 never); ``co_failure_prior`` shrinks co-failure shares toward zero and
-    ``co_failure_decay`` weighs each older co-failure by that factor; ``train_mask`` is the share
-    of job outcomes hidden while the model learns, so that it learns what stale knowledge of a
+    ``co_failure_decay`` weighs each older co-failure by that factor; ``model`` is
+    ``"logistic"`` (a learned regression over the job's history and the run's context) or
+    ``"chain"`` (each job's own pass/fail chain: counting only); ``train_mask`` is the share of
+    job outcomes hidden while the model learns, so that it learns what stale knowledge of a
     skipped job is worth; ``C`` is the logistic regression's inverse regularisation strength.
     """
 
@@ -248,9 +251,10 @@ class MatrixSelector:
         cost: str = "auto",
         min_history: int = 5,
         full_run_every: int = 50,
-        max_unseen: int = 10,
+        max_unseen: int = 5,
         co_failure_prior: float = 1.0,
         co_failure_decay: float = 0.8,
+        model: str = "logistic",
         train_mask: float = 0.3,
         C: float = 1.0,
     ) -> None:
@@ -261,6 +265,7 @@ class MatrixSelector:
         self.max_unseen = max_unseen
         self.co_failure_prior = co_failure_prior
         self.co_failure_decay = co_failure_decay
+        self.model = model
         self.train_mask = train_mask
         self.C = C
 
@@ -276,6 +281,7 @@ class MatrixSelector:
             "max_unseen": self.max_unseen,
             "co_failure_prior": self.co_failure_prior,
             "co_failure_decay": self.co_failure_decay,
+            "model": self.model,
             "train_mask": self.train_mask,
             "C": self.C,
         }
@@ -301,6 +307,8 @@ class MatrixSelector:
             raise ValueError("target_recall must be in (0, 1]")
         if self.cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}")
         counts = (self.min_history, self.full_run_every, self.max_unseen)
         if not all(isinstance(x, int) for x in counts):
             raise ValueError("min_history, full_run_every and max_unseen must be whole numbers")
@@ -363,7 +371,8 @@ class MatrixSelector:
                 status = None if any(hidden) else run.status
                 self.learn_run(shown, run, names, shown_outcomes, status, moment)
         X, y = matrix.arrays()
-        self.model_ = RiskModel.fit(X, y, C=self.C, min_failures=MIN_FAILURES)
+        least = MIN_FAILURES if self.model == "logistic" else len(y) + 1
+        self.model_ = RiskModel.fit(X, y, C=self.C, min_failures=least)
         self.calibration_ = sample.table(self.model_.predict(X))
         self.projects_ = projects
         return self
