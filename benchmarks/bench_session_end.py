@@ -1,7 +1,8 @@
 """The end of a large session, in-process: pricing the spans, the terminal summary, the JSON report.
 
-Records ``--tests`` tests (three phases each) through the plugin's own recorder and outcome log,
-then times, with the real code: pricing every phase into the report (``assemble_report``, garbage
+Records ``--tests`` tests (three phases each) through the plugin's own recorder, with a pytest
+``TestReport`` per phase as pytest's terminal reporter keeps them, then times, with the real code:
+reading the outcomes and pricing every phase into the report (``assemble_report``, garbage
 collection paused as at a session end), rendering the terminal summary, writing the JSON report
 and loading it back (what ``--carbon-baseline``, ``pytest-carbon report`` and ``merge`` do).
 
@@ -16,11 +17,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
+import pytest
 from _doc import write_section
 
-from pytest_carbon.engine import OutcomeLog, SessionInputs, assemble_report, gc_paused
+from pytest_carbon.engine import LoggedReports, SessionInputs, assemble_report, gc_paused
 from pytest_carbon.meter.counters import Counters
 from pytest_carbon.meter.power import SidecarResult
 from pytest_carbon.meter.spans import PHASE_NAMES, PhaseRecorder
@@ -33,18 +34,24 @@ HARDWARE = {"cpu_model": "bench CPU", "cpu_tdp_w": 8.0, "ram_watts": 20.0, "gpu_
 
 def one_round(tests: int, folder: Path) -> dict[str, float]:
     """Seconds of each stage for one session of ``tests`` tests."""
-    recorder, log = PhaseRecorder(Counters()), OutcomeLog()
+    recorder, reports = PhaseRecorder(Counters()), []
     for index in range(tests):
-        nodeid = f"tests/test_m{index % 40}.py::test_{index}"
+        path = f"tests/test_m{index % 40}.py"
+        nodeid = f"{path}::test_{index}"
         for code, when in enumerate(PHASE_NAMES):
-            recorder.stop(nodeid, code, recorder.start())
-            log.add(SimpleNamespace(nodeid=nodeid, when=when, outcome="passed", duration=1e-4))
+            recorder.begin(nodeid, code)
+            reports.append(
+                pytest.TestReport(
+                    nodeid, (path, index, f"test_{index}"), {}, "passed", None, when, duration=1e-4
+                )
+            )
+        recorder.end()
     inputs = SessionInputs(
         settings=Settings(enabled=True),
         started_at="2026-01-01T00:00:00+00:00",
         session_delta=[20.0, 18.0, None, None],
         spans=[recorder.table()],
-        outcomes=log,
+        outcomes=LoggedReports(reports),
         sidecar=SidecarResult(hardware=HARDWARE, estimate={"energy_kwh": 1e-5}),
         energy_methods=(),
     )
@@ -86,7 +93,7 @@ def main() -> int:
             "",
             "| stage | seconds |",
             "|---|---:|",
-            f"| price every phase into the report | {median['price']:.3f} |",
+            f"| read the outcomes, price every phase into the report | {median['price']:.3f} |",
             f"| terminal summary | {median['terminal']:.3f} |",
             f"| write the JSON report ({median['json_mb']:.1f} MB, compact) | "
             f"{median['to_json']:.3f} |",

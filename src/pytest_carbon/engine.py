@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import gc
 import time
-from array import array
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, final
@@ -45,48 +44,61 @@ _WHEN: Final = PHASE_CODES
 _WHEN_NAMES: Final = (*PHASE_NAMES, "?")
 _OUTCOME: Final = {"passed": 0, "failed": 1, "skipped": 2}
 _OUTCOME_NAMES: Final = ("passed", "failed", "skipped", "?")
+#: The code of every known ``(when, outcome)`` pair, found with one lookup.
+_CODES: Final = {
+    (when, outcome): w << 3 | o << 1 for when, w in _WHEN.items() for outcome, o in _OUTCOME.items()
+}
+
+
+def outcome_code(when: str, outcome: str) -> int:
+    """The code of a report's phase and outcome, either of them possibly unknown."""
+    return _WHEN.get(when, 3) << 3 | _OUTCOME.get(outcome, 3) << 1
 
 
 @final
 class OutcomeLog:
     """Every phase report of every test, in flat columns (central process and controller).
 
-    Called three times per test, so it keeps one code and one duration per report and leaves
-    nothing behind that the garbage collector tracks. On an xdist controller it also keeps which
-    worker ran each test, to report tests lost with a crashed worker.
+    Called three times per test, so it keeps one code and the reported duration per report:
+    strings and numbers, nothing the garbage collector tracks. On an xdist controller it also
+    keeps which worker ran each test, to report tests lost with a crashed worker.
     """
 
     def __init__(self, track_workers: bool = False) -> None:
+        self.failures: list[str] = []  # reports are checked as they are added, never here
         self.nodeids: list[str] = []
         self.codes = bytearray()
-        self.durations = array("d")
+        self.durations: list[float | None] = []
         self.workers: dict[str, str] | None = {} if track_workers else None
 
     def add(self, report: Any) -> None:
         """Record one ``TestReport``."""
         nodeid = report.nodeid
+        when, outcome = report.when, report.outcome
         self.nodeids.append(nodeid)
-        self.codes.append(
-            _WHEN.get(report.when, 3) << 3
-            | _OUTCOME.get(report.outcome, 3) << 1
-            | ("wasxfail" in report.__dict__)
-        )
-        self.durations.append(float(report.duration or 0.0))
+        code = _CODES.get((when, outcome))
+        if code is None:
+            code = outcome_code(when, outcome)
+        self.codes.append(code | ("wasxfail" in report.__dict__))
+        self.durations.append(report.duration)
         if self.workers is not None:
             gateway = getattr(getattr(report, "node", None), "gateway", None)
             if gateway is not None:
                 self.workers[nodeid] = str(gateway.id)
 
     def outcomes(self) -> dict[str, str]:
-        """Each test's final outcome, in the order tests were first reported."""
+        """Each test's final outcome, in the order tests were first reported (quiet reports,
+        see :func:`is_quiet`, make no outcome)."""
         result: dict[str, str] = {}
         for nodeid, code in zip(self.nodeids, self.codes, strict=True):
-            result[nodeid] = next_outcome(
-                result.get(nodeid, "passed"),
+            when, outcome, was_xfail = (
                 _WHEN_NAMES[code >> 3],
                 _OUTCOME_NAMES[code >> 1 & 3],
                 bool(code & 1),
             )
+            if is_quiet(when, outcome, was_xfail):
+                continue
+            result[nodeid] = next_outcome(result.get(nodeid, "passed"), when, outcome, was_xfail)
         return result
 
     def durations_of(self, nodeids: Collection[str]) -> dict[str, dict[str, float]]:
@@ -96,8 +108,74 @@ class OutcomeLog:
             if nodeid in nodeids:
                 phases = found.setdefault(nodeid, {})
                 when = _WHEN_NAMES[code >> 3]
-                phases[when] = phases.get(when, 0.0) + seconds
+                phases[when] = phases.get(when, 0.0) + float(seconds or 0.0)
         return found
+
+
+@final
+class LoggedReports:
+    """The phase reports pytest kept (its terminal reporter's), read once at the session end.
+
+    The central process reads the outcomes here rather than in a hook called for every phase.
+    Quiet reports (see :func:`is_quiet`) are set aside without reading their node id, which
+    recent pytest builds anew on each read.
+    """
+
+    workers: Final = None
+
+    def __init__(self, reports: Sequence[Any]) -> None:
+        self.failures: list[str] = []
+        self._reports = reports
+        self._by_phase: tuple[list[Any], ...] = ([], [], [], [])
+        by_phase, codes = self._by_phase, _WHEN
+        for report in reports:
+            try:
+                when = report.when
+                # is_quiet, inlined: this runs for every phase report of the session
+                if report.outcome != "passed" or when == "call" or "wasxfail" in report.__dict__:
+                    by_phase[codes.get(when, 3)].append(report)
+            except Exception as exc:  # a report of a shape we do not know
+                self.failures.append(f"outcome of a report not recorded: {exc!r}")
+
+    def outcomes(self) -> dict[str, str]:
+        """Each test's final outcome, its reports read in the order of its phases."""
+        result: dict[str, str] = {}
+        for reports in self._by_phase:
+            for report in reports:
+                try:
+                    nodeid = report.nodeid
+                    outcome = report.outcome
+                    xfail = "wasxfail" in report.__dict__
+                    if outcome == "passed" and not xfail:  # a passed call changes nothing
+                        if nodeid not in result:
+                            result[nodeid] = "passed"
+                        continue
+                    result[nodeid] = next_outcome(
+                        result.get(nodeid, "passed"), report.when, outcome, xfail
+                    )
+                except Exception as exc:  # a report of a shape we do not know
+                    self.failures.append(f"outcome of a report not recorded: {exc!r}")
+        return result
+
+    def durations_of(self, nodeids: Collection[str]) -> dict[str, dict[str, float]]:
+        """The reported duration of every phase of ``nodeids`` (reruns summed)."""
+        found: dict[str, dict[str, float]] = {}
+        for report in self._reports:
+            nodeid = report.nodeid
+            if nodeid in nodeids:
+                phases = found.setdefault(nodeid, {})
+                when = str(report.when)
+                phases[when] = phases.get(when, 0.0) + float(report.duration or 0.0)
+        return found
+
+
+def is_quiet(when: str, outcome: str, was_xfail: bool) -> bool:
+    """A passed setup or teardown report: it never changes, nor makes, a test's outcome.
+
+    A test's outcome comes from its call report, or from a setup or teardown that failed or
+    skipped; a test interrupted before its call was reported has none (``unknown``).
+    """
+    return outcome == "passed" and not was_xfail and when != "call"
 
 
 @contextlib.contextmanager
@@ -121,7 +199,7 @@ class SessionInputs:
     started_at: str
     session_delta: list[float | None]
     spans: Sequence[SpanTable]
-    outcomes: OutcomeLog
+    outcomes: OutcomeLog | LoggedReports
     sidecar: HardwareSource | SidecarResult
     energy_methods: tuple[str, ...]
     share: float = 1.0
@@ -160,7 +238,7 @@ def assemble_report(inputs: SessionInputs) -> SessionReport:
         tests.extend(priced_from_durations(lost, inputs.outcomes, outcomes, pricer))
 
     answer = sidecar if isinstance(sidecar, SidecarResult) else sidecar.finish()
-    warnings = list(inputs.warnings) + answer.errors
+    warnings = list(inputs.warnings) + answer.errors + inputs.outcomes.failures[:1]
     if answer.errors:
         power.notes.append("codecarbon was unavailable: fallback figures used (see warnings).")
     note = getattr(sidecar, "note", None)
@@ -205,7 +283,7 @@ def assemble_report(inputs: SessionInputs) -> SessionReport:
 
 
 def priced_from_durations(
-    lost: list[str], log: OutcomeLog, outcomes: Mapping[str, str], pricer: Pricer
+    lost: list[str], log: OutcomeLog | LoggedReports, outcomes: Mapping[str, str], pricer: Pricer
 ) -> list[TestRecord]:
     """Tests whose counters were lost, priced from their report durations (one busy vCPU)."""
     durations = log.durations_of(set(lost))
@@ -267,6 +345,7 @@ class Strategy:
         *,
         share: float = 1.0,
         workers: list[WorkerRecord] | None = None,
+        outcomes: OutcomeLog | LoggedReports | None = None,
     ) -> SessionReport:
         """The session report. codecarbon is asked for its last reading first, and the tests
         are priced while it takes it, with garbage collection paused (the central process and
@@ -280,7 +359,7 @@ class Strategy:
                     started_at=self.started_at,
                     session_delta=measured,
                     spans=spans,
-                    outcomes=self.outcomes,
+                    outcomes=self.outcomes if outcomes is None else outcomes,
                     sidecar=self.sidecar,
                     energy_methods=methods,
                     share=share,
@@ -300,8 +379,13 @@ class Central(Strategy):
         self.recorder = PhaseRecorder(counters)
         self.sidecar: HardwareSource = sidecar
 
-    def finish(self, exit_status: int | None) -> SessionReport:
-        """Read the session's counters, then price it while codecarbon takes its last reading."""
+    def finish(self, exit_status: int | None, logged: Sequence[Any] | None = None) -> SessionReport:
+        """Read the session's counters, then price it while codecarbon takes its last reading.
+
+        ``logged``: the phase reports pytest kept, when the outcomes were not recorded as the
+        reports were logged.
+        """
+        self.recorder.end()  # a test interrupted mid-phase
         measured = self.session_delta()
         return self.price(
             measured,
@@ -309,6 +393,7 @@ class Central(Strategy):
             self.counters.methods,
             list(self.counters.warnings),
             exit_status,
+            outcomes=None if logged is None else LoggedReports(logged),
         )
 
 
@@ -323,6 +408,7 @@ class Worker(Strategy):
 
     def payload(self) -> dict[str, Any]:
         """Plain data for ``config.workeroutput``."""
+        self.recorder.end()  # a test interrupted mid-phase
         measured = self.session_delta()
         return {
             "version": PAYLOAD_VERSION,

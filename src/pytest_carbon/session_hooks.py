@@ -33,6 +33,8 @@ def register_session_hooks(config: pytest.Config, settings: Settings) -> None:
     config.pluginmanager.register(plugin, PLUGIN_NAME)
     if isinstance(plugin.strategy, Controller):
         config.pluginmanager.register(XdistControllerHooks(plugin.strategy), PLUGIN_NAME + "-xdist")
+    if isinstance(plugin, CentralPlugin) and plugin.terminal is None:
+        config.pluginmanager.register(LiveOutcomes(plugin), PLUGIN_NAME + "-outcomes")
 
 
 def make_session_plugin(config: pytest.Config, settings: Settings) -> CarbonSessionPlugin:
@@ -110,7 +112,7 @@ class CarbonSessionPlugin:
                 payload = strategy.payload()  # type: ignore[union-attr]
                 self.config.workeroutput["carbon"] = payload  # type: ignore[attr-defined]
                 return
-            self.report = strategy.finish(int(exitstatus))  # type: ignore[union-attr]
+            self.report = self.finish(int(exitstatus))
         except Exception as exc:  # measurement must never break the session
             warn_once(self.config, f"carbon measurement failed at session end: {exc!r}")
             return
@@ -120,6 +122,10 @@ class CarbonSessionPlugin:
         self.write_outputs(self.report)
         if self.report.exit_status is not None and self.report.exit_status != exitstatus:
             session.exitstatus = self.report.exit_status  # a carbon limit the user set failed
+
+    def finish(self, exitstatus: int) -> SessionReport:
+        """The session report (the central process and the xdist controller)."""
+        return self.strategy.finish(exitstatus)  # type: ignore[union-attr]
 
     def write_outputs(self, report: SessionReport) -> None:
         """Write every requested report file; failures are reported, never raised."""
@@ -207,7 +213,10 @@ class ReportingPlugin(CarbonSessionPlugin):
 class MeasuringPlugin(CarbonSessionPlugin):
     """Adds the per-phase counter reads (central process and xdist workers).
 
-    The hot path: one reading when a phase starts, one when it ends, appended to flat arrays.
+    The hot path: one plain hook at each phase boundary, four per test, each appending one
+    reading of the counters to flat arrays. A phase runs from its own start to the start of the
+    next phase of its test; the last one ends when pytest announces the test finished (see
+    docs/methodology.md).
     """
 
     strategy: Central | Worker
@@ -217,35 +226,36 @@ class MeasuringPlugin(CarbonSessionPlugin):
     ) -> None:
         super().__init__(config, strategy)
         self.budget_share = budget_share
-        self._start = strategy.recorder.start
-        self._stop = strategy.recorder.stop
+        self._begin = strategy.recorder.begin
+        self._end = strategy.recorder.end
+        # The running test and its node id, read once per test (``Item.nodeid`` is a property
+        # that builds a string on recent pytest).
+        self._item: pytest.Item | None = None
+        self._nodeid = ""
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Measure the setup phase."""
-        start = self._start()
-        try:
-            return (yield)
-        finally:
-            self._stop(item.nodeid, SETUP, start)
+    # tryfirst (all three phases): the phase starts before any other plugin's implementation.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """The setup phase starts."""
+        self._item = item
+        self._nodeid = nodeid = item.nodeid
+        self._begin(nodeid, SETUP)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Measure the call phase."""
-        start = self._start()
-        try:
-            return (yield)
-        finally:
-            self._stop(item.nodeid, CALL, start)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        """The call phase starts (and setup ends)."""
+        self._begin(self._nodeid if item is self._item else item.nodeid, CALL)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Measure the teardown phase."""
-        start = self._start()
-        try:
-            return (yield)
-        finally:
-            self._stop(item.nodeid, TEARDOWN, start)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        """The teardown phase starts (and the phase before it ends)."""
+        self._begin(self._nodeid if item is self._item else item.nodeid, TEARDOWN)
+
+    # tryfirst: the test's work ends here; other plugins' bookkeeping after it is not its own.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        """The test's last phase ends: its report has been logged."""
+        self._end()
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Judge budgets only when a collected test has one (no cost for suites without)."""
@@ -268,10 +278,49 @@ class MeasuringPlugin(CarbonSessionPlugin):
             self.config.pluginmanager.register(hooks, PLUGIN_NAME + "-budgets")
 
 
-class CentralPlugin(MeasuringPlugin, ReportingPlugin):
-    """No xdist: measure every phase and keep every outcome in this process."""
+class CentralPlugin(MeasuringPlugin):
+    """No xdist: measure every phase and keep every outcome in this process.
+
+    The outcomes are read at the session end from the reports pytest's terminal reporter keeps,
+    rather than from a hook called for every phase; without a terminal reporter
+    (``-p no:terminal``), :class:`LiveOutcomes` records them as they are logged.
+    """
 
     strategy: Central
+
+    def __init__(self, config: pytest.Config, strategy: Central) -> None:
+        super().__init__(config, strategy)
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        keeps_reports = isinstance(getattr(terminal, "stats", None), dict)
+        self.terminal: Any = terminal if keeps_reports else None
+
+    def finish(self, exitstatus: int) -> SessionReport:
+        """The session report, with the outcomes of the reports the terminal reporter kept."""
+        if self.terminal is None:  # LiveOutcomes recorded them
+            return self.strategy.finish(exitstatus)
+        logged = [
+            report
+            for kept in self.terminal.stats.values()
+            for report in kept
+            if isinstance(report, pytest.TestReport)
+        ]
+        return self.strategy.finish(exitstatus, logged)
+
+
+class LiveOutcomes:
+    """Records each phase report's outcome as it is logged, when pytest keeps no reports."""
+
+    def __init__(self, plugin: CentralPlugin) -> None:
+        self.plugin = plugin
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep the phase's outcome (budget verdicts are kept by :class:`BudgetHooks`)."""
+        try:
+            self.plugin.strategy.outcomes.add(report)
+        except Exception as exc:  # a report of a shape we do not know must not break pytest
+            warn_once(
+                self.plugin.config, f"carbon: outcome of {report.nodeid} not recorded: {exc!r}"
+            )
 
 
 class BudgetHooks:
@@ -298,6 +347,9 @@ class BudgetHooks:
                 warn_once(
                     self.plugin.config, f"carbon budget of {item.nodeid} not checked: {exc!r}"
                 )
+            limits = report.__dict__.get(budget.REPORT_ATTRIBUTE)
+            if isinstance(limits, dict) and not self.plugin.is_worker:
+                self.plugin.budgets[report.nodeid] = limits  # a worker's controller reads reports
         return report
 
 

@@ -38,6 +38,15 @@ def test_skipped():
 def test_xfails():
     assert False
 """
+#: The outcome of each test of :data:`MIXED_SUITE` in the carbon report.
+MIXED_OUTCOMES = {
+    "test_burns_cpu": "passed",
+    "test_sleeps": "passed",
+    "test_fixture_cost_is_in_setup": "passed",
+    "test_fails": "failed",
+    "test_skipped": "skipped",
+    "test_xfails": "xfailed",
+}
 
 
 def read_report(pytester: pytest.Pytester, name: str = "carbon.json") -> SessionReport:

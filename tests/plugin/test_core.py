@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from plugin_helpers import MIXED_SUITE, assert_conserved, read_report
+from plugin_helpers import MIXED_OUTCOMES, MIXED_SUITE, assert_conserved, read_report
 
 
 def test_off_by_default_costs_nothing(pytester: pytest.Pytester) -> None:
@@ -75,14 +75,7 @@ def test_measures_every_test_and_keeps_outcomes(pytester: pytest.Pytester) -> No
     )
     report = read_report(pytester)
     outcomes = {t.nodeid.split("::")[1]: t.outcome for t in report.tests}
-    assert outcomes == {
-        "test_burns_cpu": "passed",
-        "test_sleeps": "passed",
-        "test_fixture_cost_is_in_setup": "passed",
-        "test_fails": "failed",
-        "test_skipped": "skipped",
-        "test_xfails": "xfailed",
-    }
+    assert outcomes == MIXED_OUTCOMES
     tests = {t.nodeid.split("::")[1]: t for t in report.tests}
     assert set(tests["test_burns_cpu"].phases) == {"setup", "call", "teardown"}
     assert tests["test_burns_cpu"].cpu_s > tests["test_sleeps"].cpu_s
@@ -179,6 +172,48 @@ def test_report_written_when_interrupted(pytester: pytest.Pytester) -> None:
     assert report.exit_status == int(pytest.ExitCode.INTERRUPTED)
     assert [t.nodeid.split("::")[1] for t in report.tests][:1] == ["test_first"]
     assert "test_a.py::test_never" not in {t.nodeid for t in report.tests}
+    outcomes = {t.nodeid.split("::")[1]: t.outcome for t in report.tests}
+    assert outcomes == {"test_first": "passed", "test_second": "unknown"}  # its call never ended
+    assert_conserved(report)
+
+
+def test_a_phase_runs_until_the_next_begins_and_a_test_until_it_is_finished(
+    pytester: pytest.Pytester,
+) -> None:
+    """Each phase holds pytest's reporting of it; what pytest does between tests is in none."""
+    pytester.makeconftest(
+        """
+        import time
+        import pytest
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call":
+                time.sleep(0.2)  # logging the call's report: part of the call phase
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_logstart(nodeid, location):
+            time.sleep(0.2)  # announcing the test: before its setup, in no phase
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_logfinish(nodeid, location):
+            time.sleep(0.2)  # after the test has finished: in no phase
+        """
+    )
+    pytester.makepyfile(test_a="def test_a(): pass")
+    pytester.runpytest("--carbon", "--carbon-json=carbon.json").assert_outcomes(passed=1)
+    (test,) = read_report(pytester).tests
+    assert test.phases["call"].wall_s >= 0.19
+    assert test.phases["setup"].wall_s < 0.1
+    assert test.phases["teardown"].wall_s < 0.1
+    assert test.wall_s < 0.35
+
+
+def test_outcomes_are_kept_without_the_terminal_reporter(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mixed=MIXED_SUITE)
+    result = pytester.runpytest("--carbon", "--carbon-json=carbon.json", "-p", "no:terminal")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = {t.nodeid.split("::")[1]: t.outcome for t in read_report(pytester).tests}
+    assert outcomes == MIXED_OUTCOMES
 
 
 def test_unwritable_report_path_does_not_change_the_outcome(pytester: pytest.Pytester) -> None:

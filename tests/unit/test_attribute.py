@@ -9,12 +9,13 @@ from pytest_carbon.meter.attribute import (
     Pricer,
     Rates,
     energy_of,
+    is_regular,
     method_of,
     outcome_of,
     unattributed,
 )
 from pytest_carbon.meter.spans import PHASE_NAMES, UNKNOWN, SpanTable
-from pytest_carbon.report.model import Energy, PowerModel, TestRecord
+from pytest_carbon.report.model import Energy, PhaseRecord, PowerModel, TestRecord
 
 
 def spans(
@@ -177,6 +178,85 @@ def test_pricer_sums_a_phase_run_twice_and_keeps_test_order(power: PowerModel) -
     assert tests[0].phases["call"].wall_s == pytest.approx(1.0)
     assert tests[0].phases["call"].cpu_s == pytest.approx(0.5)
     assert tests[1].outcome == "unknown"  # no report arrived for it
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_pricer_gives_each_phase_the_figures_of_a_phase_priced_alone(
+    power: PowerModel, share: float
+) -> None:
+    """The pricing loop computes the model inline; it must agree to the last digit."""
+    pricer = Pricer(Rates.from_model(power), 475.0, share)
+    rows: list[tuple[str, str, float, float, float | None, float | None]] = [
+        ("t.py::a", "setup", 0.013, 0.007, None, None),
+        ("t.py::a", "call", 1.7, 0.9, None, None),
+        ("t.py::a", "call", 0.3, 0.2, None, None),
+        ("t.py::a", "teardown", 0.0021, 0.0, None, None),
+        ("t.py::b", "call", 2e-6, 1e-6, None, None),
+    ]
+    table = spans(rows)
+    (a, b) = pricer.tests([table], {})
+    deltas = list(table.deltas())
+    expected = {
+        "setup": pricer.phase(*deltas[0][2:]),
+        "call": merged(pricer.phase(*deltas[1][2:]), pricer.phase(*deltas[2][2:])),
+        "teardown": pricer.phase(*deltas[3][2:]),
+    }
+    assert a.phases == expected
+    assert b.phases == {"call": pricer.phase(*deltas[4][2:])}
+    assert a.path == "t.py"
+    assert a.emissions_g == sum(phase.emissions_g for phase in expected.values())
+
+
+@pytest.mark.parametrize("share", [1.0, 0.25])
+def test_tests_of_one_run_each_are_priced_column_by_column_to_the_same_figures(
+    power: PowerModel, share: float
+) -> None:
+    pricer = Pricer(Rates.from_model(power), 56.0, share)
+    rows: list[tuple[str, str, float, float, float | None, float | None]] = []
+    for index in range(50):
+        for phase, scale in (("setup", 0.001), ("call", 0.37), ("teardown", 0.0002)):
+            wall = scale * (index + 1) ** 1.5
+            rows.append((f"pkg/t{index % 7}.py::test_{index}", phase, wall, wall / 3, None, None))
+    first, second = spans(rows[:60], worker="gw0"), spans(rows[60:], worker="gw1")
+    assert is_regular(first)
+    assert is_regular(second)
+    outcomes = {"pkg/t0.py::test_0": "failed"}
+    fast = pricer.tests([first, second], outcomes)
+    slow = pricer._price_any([first, second], outcomes)
+    assert fast == slow
+    for a, b in zip(fast, slow, strict=True):
+        assert a.totals() == b.totals()
+        assert a.worker == b.worker
+    deltas = list(first.deltas())
+    assert fast[0].phases["call"] == pricer.phase(*deltas[1][2:])
+    assert fast[0].outcome == "failed"
+    assert fast[1].outcome == "unknown"
+    assert [test.nodeid for test in fast] == [f"pkg/t{i % 7}.py::test_{i}" for i in range(50)]
+
+
+def test_only_tables_of_one_run_per_test_and_no_counter_are_regular() -> None:
+    once = [("a", phase, 1.0, 0.5, None, None) for phase in PHASE_NAMES]
+    assert is_regular(spans(once))
+    assert is_regular(spans([]))
+    assert not is_regular(spans([*once, ("a", "call", 1.0, 0.5, None, None)]))  # a rerun
+    assert not is_regular(spans([("a", "setup", 1.0, 0.5, None, None)]))  # a phase missing
+    assert not is_regular(spans([("a", p, 1.0, 0.5, 3.0, None) for p in PHASE_NAMES]))  # RAPL
+    mixed = [("a", "setup", 1.0, 0.5, None, None), ("b", "call", 1.0, 0.5, None, None)]
+    assert not is_regular(spans([*mixed, ("a", "teardown", 1.0, 0.5, None, None)]))
+
+
+def test_a_test_in_two_tables_is_priced_once(power: PowerModel) -> None:
+    """Two regular tables with the same test (never from xdist, but possible): summed."""
+    pricer = Pricer(Rates.from_model(power), 100.0)
+    once = [("a", phase, 1.0, 0.5, None, None) for phase in PHASE_NAMES]
+    (test,) = pricer.tests([spans(once), spans(once)], {})
+    assert test.wall_s == pytest.approx(6.0)
+
+
+def merged(a: PhaseRecord, b: PhaseRecord) -> PhaseRecord:
+    return PhaseRecord(
+        a.wall_s + b.wall_s, a.cpu_s + b.cpu_s, a.energy + b.energy, a.emissions_g + b.emissions_g
+    )
 
 
 def test_pricer_uses_measured_joules_and_names_the_methods(power: PowerModel) -> None:

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_carbon.meter.hardware import CACHE_KEY, CachedHardware, fingerprint, load, store
+from pytest_carbon.meter.hardware import (
+    CACHE_KEY,
+    CachedHardware,
+    _metadata_version,
+    codecarbon_version,
+    fingerprint,
+    load,
+    metadata_version,
+    store,
+)
 
 HARDWARE = {"cpu_model": "X", "cpu_tdp_w": 95.0, "ram_watts": 10.5, "codecarbon_version": "3.3.2"}
 
@@ -101,3 +111,31 @@ def test_cached_hardware_stands_in_for_the_sidecar() -> None:
     assert "2026-01-02" in source.note
     assert "--carbon-detect" in source.note
     source.abandon()
+
+
+def test_codecarbon_version_is_read_as_importlib_metadata_reads_it() -> None:
+    from importlib.metadata import version
+
+    assert codecarbon_version() == version("codecarbon")
+
+
+def test_the_version_header_is_read_up_to_the_end_of_the_headers(tmp_path: Path) -> None:
+    metadata = tmp_path / "METADATA"
+    metadata.write_text("Metadata-Version: 2.1\nName: codecarbon\nVersion: 9.8.7\n\nVersion: 0\n")
+    assert metadata_version(metadata) == "9.8.7"
+    metadata.write_text("Metadata-Version: 2.1\nName: codecarbon\n\nVersion: 0\n")
+    assert metadata_version(metadata) is None
+    assert metadata_version(tmp_path / "missing") is None
+
+
+def test_codecarbon_version_falls_back_to_importlib_metadata(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from pytest_carbon.meter import hardware
+
+    monkeypatch.setattr(hardware, "metadata_version", lambda path: None)
+    assert codecarbon_version() == _metadata_version()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert codecarbon_version() is None

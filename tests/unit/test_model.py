@@ -10,7 +10,9 @@ from pytest_carbon.errors import InputError
 from pytest_carbon.report.model import (
     INDENTED_TESTS,
     SCHEMA_VERSION,
+    MeasuredTest,
     SessionReport,
+    TestRecord,
     json_of_test,
     load_report,
     report_from_dict,
@@ -122,3 +124,61 @@ def test_format_energy_picks_the_unit_after_rounding(kwh: float, text: str) -> N
     from pytest_carbon.report.units import format_energy
 
     assert format_energy(kwh) == text
+
+
+def measured_twin(test: TestRecord) -> MeasuredTest:
+    """The same test as the pricer makes it: phases as plain numbers, built on first read."""
+    return MeasuredTest(
+        test.nodeid,
+        test.path,
+        test.outcome,
+        test.method,
+        worker=test.worker,
+        figures=tuple(number for phase in test.phase_figures() for number in phase),
+    )
+
+
+def test_a_measured_test_gives_the_figures_of_its_built_phases(
+    sample_report: SessionReport,
+) -> None:
+    for test in sample_report.tests:
+        twin = measured_twin(test)
+        assert twin.emissions_g == test.emissions_g  # same additions, same order: equal
+        assert twin.wall_s == test.wall_s
+        assert twin.cpu_s == test.cpu_s
+        assert twin.energy == test.energy
+        assert twin.energy_kwh == test.energy_kwh
+        assert json_of_test(twin) == json_of_test(test)
+        assert twin == test
+        assert test == twin
+        assert twin.phases == test.phases  # built on first read
+        assert twin == test
+        assert dataclasses.asdict(twin) == dataclasses.asdict(test)
+
+
+def test_a_report_of_measured_tests_has_the_views_of_built_ones(
+    sample_report: SessionReport,
+) -> None:
+    built = [module.emissions_g for module in sample_report.by_module()]
+    attributed = sample_report.attributed
+    top = [test.nodeid for test in sample_report.top_tests(3)]
+    sample_report.tests = [measured_twin(test) for test in sample_report.tests]
+    assert [module.emissions_g for module in sample_report.by_module()] == built
+    assert sample_report.attributed == attributed
+    assert [test.nodeid for test in sample_report.top_tests(3)] == top
+    assert report_from_dict(json.loads(sample_report.to_json())) == sample_report
+
+
+def test_the_phases_of_a_measured_test_can_be_changed_and_replaced(
+    sample_report: SessionReport,
+) -> None:
+    test = sample_report.tests[0]
+    twin = measured_twin(test)
+    twin.phases["call"].wall_s += 1.0
+    assert twin.wall_s == pytest.approx(test.wall_s + 1.0)
+    twin.phases = {}
+    assert twin.wall_s == 0
+    assert twin.phase_figures() == []
+    copy = dataclasses.replace(measured_twin(test), outcome="failed")
+    assert copy.outcome == "failed"
+    assert copy.phases == test.phases

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_counters import FakeNvml, make_rapl, set_energy
 
-from pytest_carbon.engine import OutcomeLog
+from pytest_carbon.engine import LoggedReports, OutcomeLog, is_quiet
 from pytest_carbon.errors import CarbonWarning
 from pytest_carbon.meter.counters import Counters, NvmlReader, RaplReader, find_rapl_domains
 from pytest_carbon.meter.spans import CALL, SETUP, TEARDOWN, UNKNOWN, PhaseRecorder, SpanTable
@@ -30,9 +30,9 @@ def burn(seconds: float) -> None:
 def test_recorder_measures_each_phase_wall_and_cpu() -> None:
     recorder = PhaseRecorder(Counters(), worker="gw0")
     for phase, work in ((SETUP, 0.0), (CALL, 0.05), (TEARDOWN, 0.0)):
-        start = recorder.start()
+        recorder.begin("t.py::test_a", phase)
         burn(work)
-        recorder.stop("t.py::test_a", phase, start)
+    recorder.end()
     table = recorder.table()
     assert table.worker == "gw0"
     assert table.energy is None
@@ -49,16 +49,44 @@ def test_recorder_measures_each_phase_wall_and_cpu() -> None:
     assert all(r[4] is None and r[5] is None for r in rows)
 
 
+def test_a_phase_ends_where_the_next_begins_and_the_test_where_it_ends() -> None:
+    recorder = PhaseRecorder(Counters())
+    recorder.end()  # nothing open: nothing recorded
+    for nodeid in ("t.py::test_a", "t.py::test_b"):
+        for phase in (SETUP, CALL, TEARDOWN):
+            recorder.begin(nodeid, phase)
+        recorder.end()
+    recorder.end()
+    table = recorder.table()
+    assert table.nodeids == ["t.py::test_a"] * 3 + ["t.py::test_b"] * 3
+    assert bytes(table.phases) == bytes([SETUP, CALL, TEARDOWN] * 2)
+    clock = table.clock
+    for span in (0, 1, 3, 4):  # chained within a test: one reading per boundary
+        assert clock[4 * span + 2 : 4 * span + 4] == clock[4 * span + 4 : 4 * span + 6]
+    assert clock[4 * 2 + 2] < clock[4 * 3]  # between tests: a gap, in no span
+
+
 def test_recorder_counts_the_cpu_of_child_processes_in_their_phase() -> None:
     recorder = PhaseRecorder(Counters())
-    start = recorder.start()
+    recorder.begin("t.py::test_child", CALL)
     subprocess.run([sys.executable, "-c", "sum(range(3_000_000))"], check=True)
-    recorder.stop("t.py::test_child", CALL, start)
-    start = recorder.start()
-    recorder.stop("t.py::test_child", TEARDOWN, start)
+    recorder.begin("t.py::test_child", TEARDOWN)
+    recorder.end()
     call, teardown = (r[3] for r in recorder.table().deltas())
     assert call > 0.02  # the child's CPU, not only ours
     assert teardown < call / 10  # carried forward, not charged again
+
+
+def test_a_child_reaped_between_tests_counts_in_the_next_test() -> None:
+    recorder = PhaseRecorder(Counters())
+    recorder.begin("t.py::test_a", CALL)
+    recorder.end()
+    subprocess.run([sys.executable, "-c", "sum(range(3_000_000))"], check=True)
+    recorder.begin("t.py::test_b", CALL)
+    recorder.end()
+    first, second = (r[3] for r in recorder.table().deltas())
+    assert first < 0.02
+    assert second > 0.02
 
 
 def test_recorder_leaves_nothing_for_the_garbage_collector() -> None:
@@ -68,7 +96,8 @@ def test_recorder_leaves_nothing_for_the_garbage_collector() -> None:
     before = len(gc.get_objects())
     for nodeid in nodeids:
         for phase in (SETUP, CALL, TEARDOWN):
-            recorder.stop(nodeid, phase, recorder.start())
+            recorder.begin(nodeid, phase)
+        recorder.end()
     gc.collect()
     assert len(gc.get_objects()) - before < 50  # not one per span
 
@@ -77,13 +106,12 @@ def test_recorder_reads_energy_counters_and_marks_unreadable_ones(tmp_path: Path
     make_rapl(tmp_path, {0: 100}, max_range=10**9)
     meter = Counters(RaplReader(find_rapl_domains(tmp_path)), NvmlReader(FakeNvml(gpus=1)))
     recorder = PhaseRecorder(meter)
-    start = recorder.start()
+    recorder.begin("t.py::test_a", CALL)
     set_energy(tmp_path, 0, 2_100_100)  # +2.1 J
-    recorder.stop("t.py::test_a", CALL, start)
+    recorder.begin("t.py::test_a", TEARDOWN)
     (tmp_path / "intel-rapl:0" / "energy_uj").unlink()  # RAPL stops answering
     with pytest.warns(CarbonWarning):
-        start = recorder.start()
-    recorder.stop("t.py::test_a", TEARDOWN, start)
+        recorder.end()
     first, second = recorder.table().deltas()
     assert first[4] == pytest.approx(2.1)
     assert first[5] == pytest.approx(1.0)  # 1000 mJ per read of the fake GPU
@@ -92,13 +120,35 @@ def test_recorder_reads_energy_counters_and_marks_unreadable_ones(tmp_path: Path
 
 def test_phases_of_returns_the_running_test_only_and_sums_reruns() -> None:
     recorder = PhaseRecorder(Counters())
-    recorder.stop("t.py::test_old", CALL, recorder.start())
-    recorder.stop("t.py::test_now", SETUP, recorder.start())
-    recorder.stop("t.py::test_now", CALL, recorder.start())
-    recorder.stop("t.py::test_now", CALL, recorder.start())
+    recorder.begin("t.py::test_old", CALL)
+    recorder.end()
+    recorder.begin("t.py::test_now", SETUP)
+    recorder.begin("t.py::test_now", CALL)
+    recorder.begin("t.py::test_now", CALL)
     phases = recorder.phases_of("t.py::test_now")
     assert set(phases) == {"setup", "call"}
     assert recorder.phases_of("t.py::test_other") == {}
+
+
+def test_phases_of_counts_the_running_phase_up_to_now() -> None:
+    recorder = PhaseRecorder(Counters())
+    recorder.begin("t.py::test_now", SETUP)
+    recorder.begin("t.py::test_now", CALL)
+    burn(0.05)
+    phases = recorder.phases_of("t.py::test_now")
+    call_cpu = phases["call"][1]
+    assert call_cpu is not None
+    assert call_cpu >= 0.045
+    assert len(recorder.table()) == 1  # only setup is closed; asking closed nothing
+
+
+def test_phases_of_reads_energy_counters_of_the_running_phase(tmp_path: Path) -> None:
+    make_rapl(tmp_path, {0: 100}, max_range=10**9)
+    recorder = PhaseRecorder(Counters(RaplReader(find_rapl_domains(tmp_path))))
+    recorder.begin("t.py::test_now", CALL)
+    set_energy(tmp_path, 0, 3_000_100)  # +3 J
+    rapl = recorder.phases_of("t.py::test_now")["call"][2]
+    assert rapl == pytest.approx(3.0)
 
 
 def test_payload_round_trip_keeps_every_figure() -> None:
@@ -174,6 +224,66 @@ def test_outcome_log_folds_phase_reports_into_outcomes() -> None:
     }
     assert log.workers is None
     assert log.durations_of({"b"}) == {"b": {"setup": 0.5, "teardown": 0.5}}
+
+
+MIXED_REPORTS = [
+    report("a", "setup", "passed"),
+    report("a", "call", "failed"),
+    report("a", "teardown", "failed"),
+    report("b", "setup", "skipped"),
+    report("b", "teardown", "passed"),
+    report("c", "setup", "passed"),
+    report("c", "call", "skipped", xfail=True),
+    report("c", "teardown", "passed"),
+    report("d", "setup", "passed"),
+    report("d", "call", "passed"),
+    report("d", "teardown", "failed"),
+    report("e", "call", "rerun"),
+    report("e", "call", "passed"),
+    report("f", "setup", "passed"),  # interrupted before its call was reported
+    report("g", "setup", "passed", xfail=True),
+]
+MIXED_OUTCOMES = {
+    "a": "error",
+    "b": "skipped",
+    "c": "xfailed",
+    "d": "error",
+    "e": "passed",
+    "g": "passed",
+}
+
+
+def test_a_test_without_a_call_report_nor_a_failing_phase_has_no_outcome() -> None:
+    log = OutcomeLog()
+    for rep in MIXED_REPORTS:
+        log.add(rep)
+    assert log.outcomes() == MIXED_OUTCOMES
+    assert is_quiet("setup", "passed", False)
+    assert is_quiet("teardown", "passed", False)
+    assert not is_quiet("call", "passed", False)
+    assert not is_quiet("setup", "passed", True)
+    assert not is_quiet("teardown", "failed", False)
+
+
+def test_logged_reports_give_the_outcomes_of_reports_logged_one_by_one() -> None:
+    """pytest's terminal reporter keeps reports grouped by status, not in the order logged."""
+    grouped = sorted(MIXED_REPORTS, key=lambda rep: (rep.outcome, rep.when), reverse=True)
+    logged = LoggedReports(grouped)
+    assert logged.outcomes() == MIXED_OUTCOMES
+    assert logged.failures == []
+    assert logged.workers is None
+    assert logged.durations_of({"b", "f"}) == {
+        "b": {"setup": 0.5, "teardown": 0.5},
+        "f": {"setup": 0.5},
+    }
+
+
+def test_logged_reports_set_aside_a_report_they_cannot_read() -> None:
+    broken = SimpleNamespace(when="call")  # no outcome, no node id
+    logged = LoggedReports([report("a", "call", "passed"), broken])
+    assert logged.outcomes() == {"a": "passed"}
+    assert len(logged.failures) == 1
+    assert logged.failures[0].startswith("outcome of a report not recorded: AttributeError")
 
 
 def test_outcome_log_on_a_controller_keeps_the_worker_of_each_test() -> None:

@@ -46,9 +46,11 @@ COSTS: Final = ("auto", "jobs", "duration", "energy")
 MODELS: Final = ("logistic", "chain")
 #: Fewer failing job outcomes than this in the history: the pass/fail chain, not a regression.
 MIN_FAILURES: Final = 200
-#: Runs of a project before its runs are sampled for the calibration table; runs sampled at most.
+#: Runs of a project before its runs are sampled for the calibration table; runs sampled at most,
+#: and job rows (wide matrices reach the row cap first).
 CALIBRATION_WARMUP: Final = 10
 MAX_CALIBRATION_RUNS: Final = 10_000
+MAX_CALIBRATION_ROWS: Final = 200_000
 #: Job rows the regression learns from at most (runs are sampled beyond that).
 MAX_TRAIN_ROWS: Final = 200_000
 
@@ -335,7 +337,11 @@ class MatrixSelector:
         rng = np.random.default_rng(0)
         total_jobs = sum(len(run.jobs) for run in runs)
         train_share = min(1.0, MAX_TRAIN_ROWS / max(total_jobs, 1))
-        calibration_share = min(1.0, MAX_CALIBRATION_RUNS / max(len(runs), 1))
+        calibration_share = min(
+            1.0,
+            MAX_CALIBRATION_RUNS / max(len(runs), 1),
+            MAX_CALIBRATION_ROWS / max(total_jobs, 1),
+        )
         projects: dict[str, ProjectMemory] = {}
         masked: dict[str, ProjectMemory] = {}
         matrix = RowBuffer()

@@ -12,8 +12,10 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from time import perf_counter_ns, process_time_ns
+from types import SimpleNamespace
 from typing import Any, Final, final
 
 from pytest_carbon.errors import CarbonWarning
@@ -25,18 +27,24 @@ Reading = tuple[int, int, "int | None", "int | None"]
 
 
 if sys.platform == "win32":  # pragma: no cover - no resource module on Windows
+    _NO_CHILDREN: Final = SimpleNamespace(ru_utime=0.0, ru_stime=0.0)
 
-    def children_cpu_ns() -> int:
-        """CPU time of ended child processes (not visible on Windows): always 0."""
-        return 0
+    def children_usage() -> Any:
+        """Resource usage of ended child processes (not visible on Windows): always none."""
+        return _NO_CHILDREN
 
 else:
     from resource import RUSAGE_CHILDREN, getrusage
 
-    def children_cpu_ns() -> int:
-        """CPU time of this process's children that have ended and been waited for, in ns."""
-        children = getrusage(RUSAGE_CHILDREN)
-        return int((children.ru_utime + children.ru_stime) * 1e9)
+    #: Resource usage of this process's children that have ended and been waited for
+    #: (``ru_utime`` and ``ru_stime`` in seconds): one C call, no Python frame.
+    children_usage: Callable[[], Any] = partial(getrusage, RUSAGE_CHILDREN)
+
+
+def children_cpu_ns() -> int:
+    """CPU time of this process's children that have ended and been waited for, in ns."""
+    children = children_usage()
+    return int((children.ru_utime + children.ru_stime) * 1e9)
 
 
 def cpu_time_ns() -> int:

@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import platform
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final, Protocol, final
 
 from pytest_carbon.meter.power import SidecarResult, cpuinfo_value, ram_bytes
@@ -51,7 +52,45 @@ def cpu_model_name() -> str:
 
 
 def codecarbon_version() -> str | None:
-    """The installed codecarbon's version, without importing it."""
+    """The installed codecarbon's version, without importing it.
+
+    Read from the ``Version:`` line of the metadata installed beside the package: asking
+    ``importlib.metadata`` would parse the whole file, long description included, on every
+    session. Any other layout falls back to it.
+    """
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("codecarbon")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return None
+    if spec.origin:
+        found = sorted(Path(spec.origin).parent.parent.glob("codecarbon-*.dist-info"))
+        if len(found) == 1:
+            version = metadata_version(found[0] / "METADATA")
+            if version is not None:
+                return version
+    return _metadata_version()
+
+
+def metadata_version(path: Path) -> str | None:
+    """The ``Version:`` header of a ``METADATA`` file (None when unreadable or absent)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():  # the headers end at the first blank line
+                    break
+                name, sep, value = line.partition(":")
+                if sep and name == "Version":
+                    return value.strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _metadata_version() -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -14,10 +14,11 @@ import sys
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from struct import Struct
 from time import perf_counter_ns, process_time_ns
 from typing import Any, Final, final
 
-from pytest_carbon.meter.counters import Counters, Reading, children_cpu_ns
+from pytest_carbon.meter.counters import Counters, Reading, children_usage
 
 #: Phase names by their code in :attr:`SpanTable.phases`.
 PHASE_NAMES: Final = ("setup", "call", "teardown")
@@ -133,14 +134,22 @@ def _from_bytes(raw: Any) -> array[int]:
     return values
 
 
+#: One span's four integers, as the recorder appends them (native byte order, as ``array``).
+_SPAN: Final = Struct("=4q")
+
+
 @final
 class PhaseRecorder:
     """Records every phase of every test of this process (the hot path of the plugin).
 
-    ``start()`` is called when a phase begins and ``stop(nodeid, phase, start)`` when it ends.
-    Without energy counters, the CPU time of ended child processes is read when a phase ends
-    and carried to the start of the next one: children are reaped inside test code, not in
-    pytest's bookkeeping between phases, and this saves a system call per phase.
+    Spans are chained: ``begin(nodeid, phase)`` is called when a phase starts and closes the
+    span of the phase before it at the same reading; ``end()`` closes the last phase of a test.
+    That is one reading per phase boundary, and none between tests. Without energy counters,
+    the CPU time of ended child processes is read only where a span closes, and carried to a
+    span that opens after a gap: children are reaped inside test code, not between tests.
+
+    A span's four integers are packed into a ``bytearray`` (cheaper than appending Python
+    integers to an ``array``) and turned into an array by :meth:`table`.
     """
 
     def __init__(self, counters: Counters, worker: str | None = None) -> None:
@@ -148,63 +157,97 @@ class PhaseRecorder:
         self.worker = worker
         self.nodeids: list[str] = []
         self.phases = bytearray()
-        self.clock: array[int] = array("q")
-        self.energy: array[int] | None = array("q") if counters.has_energy else None
-        self._children_ns = children_cpu_ns()
+        self._clock = bytearray()
+        self._energy: bytearray | None = bytearray() if counters.has_energy else None
+        # Bound once: the hot path looks nothing up.
+        self._pack = _SPAN.pack
+        self._add_clock = self._clock.extend
+        self._add_nodeid = self.nodeids.append
+        self._add_phase = self.phases.append
+        usage = children_usage()
+        self._children_s = usage.ru_utime + usage.ru_stime
+        self._children_ns = int(self._children_s * 1e9)
+        # The open span: its test (None when no span is open), phase and starting reading.
+        self._nodeid: str | None = None
+        self._phase = 0
+        self._wall = 0
+        self._cpu = 0
+        self._reading: Reading | None = None
 
-    def start(self) -> Reading:
-        """The reading at the start of a phase."""
-        if self.energy is not None:
-            return self.counters.read()
-        return perf_counter_ns(), process_time_ns() + self._children_ns, None, None
-
-    def stop(self, nodeid: str, phase: int, start: Reading) -> None:
-        """Close the span of ``phase`` (a code: :data:`SETUP`, :data:`CALL`, :data:`TEARDOWN`)."""
-        if self.energy is not None:
-            end = self.counters.read()
-            self.energy.extend(
-                (
-                    UNKNOWN if start[2] is None else start[2],
-                    UNKNOWN if end[2] is None else end[2],
-                    UNKNOWN if start[3] is None else start[3],
-                    UNKNOWN if end[3] is None else end[3],
-                )
-            )
-            self.clock.extend((start[0], start[1], end[0], end[1]))
+    def begin(self, nodeid: str, phase: int) -> None:
+        """``phase`` (:data:`SETUP`, :data:`CALL`, :data:`TEARDOWN`) of ``nodeid`` starts now."""
+        if self._energy is not None:
+            self._close_with_energy(self.counters.read(), nodeid, phase)
+            return
+        wall = perf_counter_ns()
+        cpu = process_time_ns()
+        open_nodeid = self._nodeid
+        if open_nodeid is not None:
+            usage = children_usage()
+            children = usage.ru_utime + usage.ru_stime
+            if children != self._children_s:  # rare: a child process was reaped
+                self._children_s = children
+                self._children_ns = int(children * 1e9)
+            cpu += self._children_ns
+            self._add_clock(self._pack(self._wall, self._cpu, wall, cpu))
+            self._add_nodeid(open_nodeid)
+            self._add_phase(self._phase)
         else:
-            wall, cpu = perf_counter_ns(), process_time_ns()
-            self._children_ns = children = children_cpu_ns()
-            self.clock.extend((start[0], start[1], wall, cpu + children))
-        self.nodeids.append(nodeid)
-        self.phases.append(phase)
+            cpu += self._children_ns
+        self._nodeid = nodeid
+        self._phase = phase
+        self._wall = wall
+        self._cpu = cpu
+
+    def end(self) -> None:
+        """The open span (the last phase of a test) ends now; nothing happens when none is open."""
+        open_nodeid = self._nodeid
+        if open_nodeid is None:
+            return
+        if self._energy is not None:
+            self._close_with_energy(self.counters.read(), None, 0)
+            return
+        wall = perf_counter_ns()
+        cpu = process_time_ns()
+        usage = children_usage()
+        children = usage.ru_utime + usage.ru_stime
+        if children != self._children_s:
+            self._children_s = children
+            self._children_ns = int(children * 1e9)
+        self._add_clock(self._pack(self._wall, self._cpu, wall, cpu + self._children_ns))
+        self._add_nodeid(open_nodeid)
+        self._add_phase(self._phase)
+        self._nodeid = None
+
+    def _close_with_energy(self, reading: Reading, nodeid: str | None, phase: int) -> None:
+        start, energy = self._reading, self._energy
+        if self._nodeid is not None and start is not None and energy is not None:
+            energy += self._pack(*_energy_span(start, reading))
+            self._clock += self._pack(start[0], start[1], reading[0], reading[1])
+            self.nodeids.append(self._nodeid)
+            self.phases.append(self._phase)
+        self._nodeid = nodeid
+        self._phase = phase
+        self._reading = reading
 
     def table(self) -> SpanTable:
-        """Everything recorded so far (a snapshot)."""
-        return SpanTable(
-            worker=self.worker,
-            nodeids=list(self.nodeids),
-            phases=bytes(self.phases),
-            clock=array("q", self.clock),
-            energy=None if self.energy is None else array("q", self.energy),
-        )
+        """Every span closed so far (a snapshot)."""
+        return self._table(0, now=None)
 
     def phases_of(self, nodeid: str) -> dict[str, list[float | None]]:
-        """The phases measured so far of ``nodeid``, the test running now (reruns summed)."""
+        """The phases measured so far of ``nodeid``, the test running now (reruns summed).
+
+        Its open span counts up to now.
+        """
         first = len(self.nodeids)
         while first > 0 and self.nodeids[first - 1] == nodeid:
             first -= 1
-        recent = SpanTable(
-            worker=self.worker,
-            nodeids=self.nodeids[first:],
-            phases=bytes(self.phases[first:]),
-            clock=self.clock[4 * first :],
-            energy=None if self.energy is None else self.energy[4 * first :],
-        )
-        phases: dict[str, list[float | None]] = {}
-        for _, phase, wall, cpu, rapl, gpu in recent.deltas():
-            known = phases.get(phase)
+        now = self.counters.read() if self._nodeid == nodeid else None
+        found: dict[str, list[float | None]] = {}
+        for _, phase, wall, cpu, rapl, gpu in self._table(first, now).deltas():
+            known = found.get(phase)
             measured: list[float | None] = [wall, cpu, rapl, gpu]
-            phases[phase] = (
+            found[phase] = (
                 measured
                 if known is None
                 else [
@@ -212,4 +255,43 @@ class PhaseRecorder:
                     for a, b in zip(known, measured, strict=True)
                 ]
             )
-        return phases
+        return found
+
+    def _table(self, first: int, now: Reading | None) -> SpanTable:
+        """The spans from the ``first``-th on, and the open span up to ``now`` when given."""
+        nodeids = self.nodeids[first:]
+        phases = bytearray(self.phases[first:])
+        clock = bytearray(self._clock[32 * first :])
+        energy = None if self._energy is None else bytearray(self._energy[32 * first :])
+        if now is not None and self._nodeid is not None:
+            nodeids.append(self._nodeid)
+            phases.append(self._phase)
+            start = self._reading
+            if energy is not None and start is not None:
+                energy += _SPAN.pack(*_energy_span(start, now))
+                clock += _SPAN.pack(start[0], start[1], now[0], now[1])
+            else:
+                clock += _SPAN.pack(self._wall, self._cpu, now[0], now[1])
+        return SpanTable(
+            worker=self.worker,
+            nodeids=nodeids,
+            phases=bytes(phases),
+            clock=_array_of(clock),
+            energy=None if energy is None else _array_of(energy),
+        )
+
+
+def _energy_span(start: Reading, end: Reading) -> tuple[int, int, int, int]:
+    """RAPL start and end, GPU start and end: :data:`UNKNOWN` where a counter gave no value."""
+    return (
+        UNKNOWN if start[2] is None else start[2],
+        UNKNOWN if end[2] is None else end[2],
+        UNKNOWN if start[3] is None else start[3],
+        UNKNOWN if end[3] is None else end[3],
+    )
+
+
+def _array_of(packed: bytes | bytearray) -> array[int]:
+    values = array("q")
+    values.frombytes(packed)
+    return values

@@ -10,10 +10,10 @@ import dataclasses
 import heapq
 import json
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, final, get_args, get_origin, get_type_hints
 
 from pytest_carbon.errors import InputError
 
@@ -119,16 +119,179 @@ class TestRecord:
         """CPU time of all phases."""
         return sum(phase.cpu_s for phase in self.phases.values())
 
+    def phase_figures(self) -> Sequence[PhaseFigures]:
+        """Each phase as plain numbers: name, wall s, CPU s, CPU kWh, RAM kWh, GPU kWh, g CO2e."""
+        return [
+            (
+                name,
+                phase.wall_s,
+                phase.cpu_s,
+                phase.energy.cpu_kwh,
+                phase.energy.ram_kwh,
+                phase.energy.gpu_kwh,
+                phase.emissions_g,
+            )
+            for name, phase in self.phases.items()
+        ]
+
+    def totals(self) -> Totals:
+        """Wall s, CPU s, CPU kWh, RAM kWh, GPU kWh and g CO2e of all phases, added phase by
+        phase as the properties add them."""
+        wall = cpu = cpu_kwh = ram_kwh = gpu_kwh = grams = 0.0
+        for phase in self.phases.values():
+            energy = phase.energy
+            wall += phase.wall_s
+            cpu += phase.cpu_s
+            cpu_kwh += energy.cpu_kwh
+            ram_kwh += energy.ram_kwh
+            gpu_kwh += energy.gpu_kwh
+            grams += phase.emissions_g
+        return wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams
+
+
+#: A phase as plain numbers: name, wall s, CPU s, CPU kWh, RAM kWh, GPU kWh, g CO2e.
+PhaseFigures = tuple[str, float, float, float, float, float, float]
+#: A test's sums: wall s, CPU s, CPU kWh, RAM kWh, GPU kWh, g CO2e.
+Totals = tuple[float, float, float, float, float, float]
+#: Numbers per phase in :class:`MeasuredTest`'s flat figures.
+FIGURES_PER_PHASE = 7
+
+#: The storage of :attr:`TestRecord.phases` (a slot), which :class:`MeasuredTest` fills lazily.
+_PHASES_SLOT: Any = TestRecord.__dict__["phases"]
+
+
+@final
+class MeasuredTest(TestRecord):
+    """A test record made at the end of a session: its phases are built when first read.
+
+    A session of 100,000 tests would otherwise build 600,000 phase and energy objects that the
+    terminal summary never reads. The phases are kept as one flat tuple of plain numbers (seven
+    per phase, as in :data:`PhaseFigures`); the totals are added up from them in the order the
+    built phases would be, so both give the same figures to the last digit.
+    """
+
+    __slots__ = ("_figures", "_totals")
+
+    def __init__(
+        self,
+        nodeid: str,
+        path: str,
+        outcome: str,
+        method: str,
+        phases: dict[str, PhaseRecord] | None = None,
+        worker: str | None = None,
+        budget: dict[str, float] | None = None,
+        budget_exceeded: bool = False,
+        *,
+        figures: tuple[Any, ...] = (),
+        totals: Totals | None = None,
+    ) -> None:
+        self.nodeid = nodeid
+        self.path = path
+        self.outcome = outcome
+        self.method = method
+        self.worker = worker
+        self.budget = budget
+        self.budget_exceeded = budget_exceeded
+        self._figures: tuple[Any, ...] | None = figures
+        self._totals = totals  # given by the pricer, added up as totals() does
+        if phases is not None:
+            self.phases = phases
+
+    @property
+    def phases(self) -> dict[str, PhaseRecord]:
+        """The phases, built from the figures on first use (then kept, and may be changed)."""
+        if self._figures is None:
+            built: dict[str, PhaseRecord] = _PHASES_SLOT.__get__(self)
+            return built
+        built = {
+            name: PhaseRecord(wall, cpu, Energy(cpu_kwh, ram_kwh, gpu_kwh), grams)
+            for name, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams in self.phase_figures()
+        }
+        self.phases = built
+        return built
+
+    @phases.setter
+    def phases(self, value: dict[str, PhaseRecord]) -> None:
+        _PHASES_SLOT.__set__(self, value)
+        self._figures = self._totals = None
+
+    def phase_figures(self) -> Sequence[PhaseFigures]:
+        """Each phase as plain numbers (no phase object is built)."""
+        figures = self._figures
+        if figures is None:
+            return TestRecord.phase_figures(self)
+        step = FIGURES_PER_PHASE
+        return [figures[at : at + step] for at in range(0, len(figures), step)]
+
+    def totals(self) -> Totals:
+        """The sums of all phases (computed once, while the phases are not built)."""
+        figures = self._figures
+        if figures is None:
+            return TestRecord.totals(self)
+        totals = self._totals
+        if totals is None:
+            wall = cpu = cpu_kwh = ram_kwh = gpu_kwh = grams = 0.0
+            for at in range(0, len(figures), FIGURES_PER_PHASE):
+                wall += figures[at + 1]
+                cpu += figures[at + 2]
+                cpu_kwh += figures[at + 3]
+                ram_kwh += figures[at + 4]
+                gpu_kwh += figures[at + 5]
+                grams += figures[at + 6]
+            totals = self._totals = (wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams)
+        return totals
+
+    @property
+    def energy(self) -> Energy:
+        """Energy of all phases."""
+        totals = self.totals()
+        return Energy(totals[2], totals[3], totals[4])
+
+    @property
+    def emissions_g(self) -> float:
+        """Total emissions of all phases."""
+        return self.totals()[5]
+
+    @property
+    def wall_s(self) -> float:
+        """Wall time of all phases."""
+        return self.totals()[0]
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU time of all phases."""
+        return self.totals()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TestRecord):
+            return NotImplemented
+        return _fields_of(self) == _fields_of(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like its base class
+
+
+def _fields_of(test: TestRecord) -> tuple[Any, ...]:
+    return (
+        test.nodeid,
+        test.path,
+        test.outcome,
+        test.method,
+        test.phases,
+        test.worker,
+        test.budget,
+        test.budget_exceeded,
+    )
+
 
 def energy_of_tests(tests: Iterable[TestRecord]) -> Energy:
-    """The energy of ``tests``, added up phase by phase (plain sums: cheap for 100k tests)."""
+    """The energy of ``tests``, added up test by test (plain sums: cheap for 100k tests)."""
     cpu = ram = gpu = 0.0
     for test in tests:
-        for phase in test.phases.values():
-            energy = phase.energy
-            cpu += energy.cpu_kwh
-            ram += energy.ram_kwh
-            gpu += energy.gpu_kwh
+        _, _, cpu_kwh, ram_kwh, gpu_kwh, _ = test.totals()
+        cpu += cpu_kwh
+        ram += ram_kwh
+        gpu += gpu_kwh
     return Energy(cpu, ram, gpu)
 
 
@@ -261,21 +424,31 @@ class SessionReport:
 
     def by_module(self) -> list[ModuleTotal]:
         """Per-module totals, highest emissions first (plain sums: cheap for 100k tests)."""
-        modules: dict[str, ModuleTotal] = {}
+        sums: dict[str, list[float]] = {}  # tests, then Totals
         for test in self.tests:
-            bucket = modules.get(test.path)
+            bucket = sums.get(test.path)
             if bucket is None:
-                bucket = modules[test.path] = ModuleTotal(path=test.path)
-            bucket.tests += 1
-            energy = bucket.energy
-            for phase in test.phases.values():
-                bucket.wall_s += phase.wall_s
-                bucket.cpu_s += phase.cpu_s
-                bucket.emissions_g += phase.emissions_g
-                energy.cpu_kwh += phase.energy.cpu_kwh
-                energy.ram_kwh += phase.energy.ram_kwh
-                energy.gpu_kwh += phase.energy.gpu_kwh
-        return sorted(modules.values(), key=lambda module: -module.emissions_g)
+                bucket = sums[test.path] = [0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+            wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams = test.totals()
+            bucket[0] += 1
+            bucket[1] += wall
+            bucket[2] += cpu
+            bucket[3] += cpu_kwh
+            bucket[4] += ram_kwh
+            bucket[5] += gpu_kwh
+            bucket[6] += grams
+        modules = [
+            ModuleTotal(
+                path,
+                int(tests),
+                wall,
+                cpu,
+                Energy(cpu_kwh, ram_kwh, gpu_kwh),
+                grams,
+            )
+            for path, (tests, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams) in sums.items()
+        ]
+        return sorted(modules, key=lambda module: -module.emissions_g)
 
     def top_tests(self, n: int) -> list[TestRecord]:
         """The ``n`` tests with the highest emissions."""
@@ -306,17 +479,12 @@ INDENTED_TESTS = 2000
 def json_of_test(test: TestRecord) -> dict[str, Any]:
     """One test's JSON form, built directly (``dataclasses.asdict`` is slow for 100,000 tests)."""
     phases = {}
-    for name, phase in test.phases.items():
-        energy = phase.energy
+    for name, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams in test.phase_figures():
         phases[name] = {
-            "wall_s": phase.wall_s,
-            "cpu_s": phase.cpu_s,
-            "energy": {
-                "cpu_kwh": energy.cpu_kwh,
-                "ram_kwh": energy.ram_kwh,
-                "gpu_kwh": energy.gpu_kwh,
-            },
-            "emissions_g": phase.emissions_g,
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "energy": {"cpu_kwh": cpu_kwh, "ram_kwh": ram_kwh, "gpu_kwh": gpu_kwh},
+            "emissions_g": grams,
         }
     return {
         "nodeid": test.nodeid,
