@@ -294,6 +294,15 @@ def risk_matrix(fail_p: np.ndarray, co: np.ndarray) -> np.ndarray:
     return np.asarray(risk)
 
 
+def first_chosen(forced: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray) -> np.ndarray:
+    """The jobs a plan starts from: the forced ones, or else the one likeliest to fail (an
+    allowed-to-fail job only when every job is)."""
+    chosen: np.ndarray = forced.copy()
+    if not chosen.any():
+        chosen[int(np.argmax(np.where(allowed, -1.0, fail_p)))] = True
+    return chosen
+
+
 def cover(
     risk: np.ndarray,
     fail_p: np.ndarray,
@@ -377,9 +386,7 @@ class CalibrationSample:
         for first_row, co, forced, allowed, costs, failed in self.runs:
             n = len(forced)
             p = np.where(allowed, 0.0, fail_p[first_row : first_row + n])
-            chosen = forced.copy()
-            if not chosen.any():
-                chosen[int(np.argmax(p))] = True
+            chosen = first_chosen(forced, allowed, p)
             caught_first = bool(failed[chosen].any())
             steps: list[tuple[float, int]] = []
             start = int(chosen.sum())

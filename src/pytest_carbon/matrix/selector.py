@@ -36,6 +36,7 @@ from pytest_carbon.matrix.risk import (
     co_failure_matrix,
     cover,
     design,
+    first_chosen,
     raw_rows,
     risk_matrix,
 )
@@ -490,11 +491,9 @@ class MatrixSelector:
         reasons = {name: why for name, why in zip(names, forced, strict=True) if why}
         fail_p = np.where(allowed, 0.0, self.fail_probabilities(project, names, context))
         co = co_failure_matrix(project, names, self.co_failure_prior)
-        chosen = np.array([why is not None for why in forced], dtype=bool)
-        if not chosen.any():
-            first = int(np.argmax(np.where(allowed, -1.0, fail_p)))
-            chosen[first] = True
-            reasons[names[first]] = "at least one job runs"
+        chosen = first_chosen(np.array([why is not None for why in forced]), allowed, fail_p)
+        if not reasons:
+            reasons[names[int(np.argmax(chosen))]] = "at least one job runs"
         threshold = self.risk_threshold()
         risk = cover(risk_matrix(fail_p, co), fail_p, self.job_costs(jobs), chosen, threshold)
         run: list[str] = []
