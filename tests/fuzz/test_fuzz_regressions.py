@@ -118,6 +118,16 @@ def test_selector_count_infinite(
     assert "model state is damaged" in refused(path, MatrixSelector.load).message
 
 
+def test_selector_negative_job_count(tmp_path: Path, selector_document: dict[str, Any]) -> None:
+    """A job seen -2 times made planning take the logarithm of a negative number."""
+    selector_document["state"]["projects"]["acme/app"]["jobs"]["c"][1] = -2
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(selector_document))
+    error = refused(path, MatrixSelector.load)
+    assert "counts are negative" in error.message
+    assert error.fix == "re-create the model with pytest-carbon matrix fit"
+
+
 def test_baseline_count_infinite(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
     MozillaBaseline(min_support=1).fit(make_runs(PATTERNS)).save(path)

@@ -67,3 +67,41 @@ def make_runs(
                 )
             )
     return group_runs(records)
+
+
+def wide_history(n_runs: int, n_jobs: int, seed: int, project: str = "wide@matrix") -> list[Run]:
+    """A single project's wide matrix: groups of jobs failing together in streaks, and flakes.
+
+    Four groups share a cause each (it appears in 1 % of runs and stays for the next with
+    probability 0.5); any job flakes alone in 0.1 % of runs.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    groups = np.array_split(rng.permutation(n_jobs), 4)
+    failed = rng.random((n_runs, n_jobs)) < 0.001
+    for group in groups:
+        active = False
+        for run in range(n_runs):
+            active = bool(rng.random() < (0.5 if active else 0.01))
+            if active:
+                failed[run, group] |= rng.random(len(group)) < 0.9
+    names = [f"job-{index:02d}" for index in range(n_jobs)]
+    records = []
+    for run in range(n_runs):
+        month, day, hour, minute = 1 + run // 2000, 1 + run // 80 % 25, run % 80 // 4, run % 4
+        started = f"2020-{month:02d}-{day:02d}T{hour:02d}:{minute * 15:02d}:00Z"
+        status = "failed" if failed[run].any() else "passed"
+        for job, name in enumerate(names):
+            records.append(
+                JobResult(
+                    project=project,
+                    run_id=str(run),
+                    started_at=started,
+                    job=name,
+                    outcome="failed" if failed[run, job] else "passed",
+                    run_status=status,
+                    duration_s=60.0,
+                )
+            )
+    return group_runs(records)

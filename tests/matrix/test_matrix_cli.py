@@ -11,6 +11,7 @@ import pytest
 from matrix_helpers import csv_line
 
 from pytest_carbon.cli import main
+from pytest_carbon.matrix.selector import MatrixSelector, RunContext
 
 
 def history_lines(runs: int = 120) -> list[str]:
@@ -127,6 +128,25 @@ def test_evaluate_without_enough_runs_says_how_to_fix(
 ) -> None:
     assert main(["matrix", "evaluate", str(history), "--min-runs", "500"]) == 2
     assert "lower --min-runs" in capsys.readouterr().err
+
+
+def test_plan_takes_the_run_start_time(
+    history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.json"
+    assert main(["matrix", "fit", str(history), "-o", str(model), "--target-recall", "0.9"]) == 0
+    capsys.readouterr()
+    argv = ["matrix", "plan", "--model", str(model), "--jobs", "a,b,c", "--project", "acme@app"]
+    start = "2020-01-01T00:02:10Z"
+    assert main([*argv, "--format", "plan-json", "--started-at", start]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = MatrixSelector.load(model).plan(
+        ["a", "b", "c"], RunContext("acme@app", started_at=start)
+    )
+    assert printed.pop("include") == [{"job": job} for job in expected.run]
+    assert printed == json.loads(json.dumps(expected.to_dict()))
+    assert main([*argv, "--started-at", "yesterday"]) == 2
+    assert "--started-at: 'yesterday' is not a time" in capsys.readouterr().err
 
 
 def test_bad_target_recall_is_refused(history: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from matrix_helpers import make_runs
+import pytest
+from matrix_helpers import make_runs, wide_history
 
 from pytest_carbon.matrix.baseline import MozillaBaseline
 from pytest_carbon.matrix.history import Run
@@ -98,3 +99,20 @@ def test_baseline_and_selector_replay_on_the_same_split() -> None:
     assert selector.failing_run_recall == baseline.failing_run_recall == 1.0
     assert selector.jobs_skipped_share > 0.3
     assert baseline.jobs_skipped_share > 0.3
+
+
+@pytest.mark.parametrize("target", [0.9, 0.97])
+def test_calibration_foretells_the_replay_of_a_wide_matrix(target: float) -> None:
+    # One project, 24 jobs in four groups failing together in streaks, and lone flakes: the
+    # recall and skipped share that fit's calibration promises must be what the honest replay
+    # (only planned outcomes revealed) then keeps. Failing runs: 64, so a run is 1.6 points.
+    split = split_history(wide_history(2500, 24, seed=3), ReplayConfig())
+    selector = MatrixSelector(target)
+    result = replay(selector, split, "selector")
+    _, promised_recall, promised_skipped = selector.calibrated()
+    assert result.failing_runs == 64
+    assert promised_recall is not None
+    assert promised_skipped is not None
+    assert result.failing_run_recall >= target - 0.05
+    assert abs(result.jobs_skipped_share - promised_skipped) < 0.1
+    assert result.jobs_skipped_share > 0.03  # it does skip

@@ -109,6 +109,40 @@ def test_the_model_round_trips_and_refuses_other_features() -> None:
         RiskModel.from_dict(other)
 
 
+def test_the_model_never_extrapolates() -> None:
+    rng = np.random.default_rng(3)
+    X, y = synthetic_rows(rng, 20_000)
+    rate = FEATURES.index("log_project_failing_rate")
+    X[:, rate] = np.log(0.25)  # constant in training: a wide matrix's masked memory
+    staleness = FEATURES.index("log_staleness")
+    X[:, staleness] = rng.random(len(y))  # seen in 0..1 only
+    model = RiskModel.fit(X, y, C=1.0, min_failures=200)
+    assert model.weights[rate] == 0.0
+    assert model.low[staleness] >= 0.0
+    assert model.high[staleness] <= 1.0
+    inside = model.predict(X[:50])
+    shifted = X[:50].copy()
+    shifted[:, rate] = np.log(0.06)
+    assert np.array_equal(model.predict(shifted), inside)
+    shifted[:, staleness] = 5.0  # beyond training: weighed as its largest value there
+    at_edge = X[:50].copy()
+    at_edge[:, staleness] = model.high[staleness]
+    assert np.allclose(model.predict(shifted), model.predict(at_edge))
+    assert ((model.predict(shifted) > 1e-4) & (model.predict(shifted) < 0.99)).all()
+
+
+def test_the_model_refuses_damaged_feature_ranges() -> None:
+    model = RiskModel.fit(*synthetic_rows(np.random.default_rng(4), 5000), C=1.0, min_failures=50)
+    other = model.to_dict()
+    other["low"] = other["low"][:-1]
+    with pytest.raises(ValueError, match="differ in length"):
+        RiskModel.from_dict(other)
+    other = model.to_dict()
+    other["low"][0] = other["high"][0] + 1.0
+    with pytest.raises(ValueError, match="range is empty"):
+        RiskModel.from_dict(other)
+
+
 def test_cover_adds_jobs_while_they_remove_enough_risk() -> None:
     fail_p = np.array([0.3, 0.3, 0.01])
     co = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # a and b fail together
@@ -169,8 +203,13 @@ def test_row_buffer_keeps_rows_in_order() -> None:
     buffer = RowBuffer()
     buffer.CHUNK = 3  # type: ignore[misc]
     memory = memory_of(["ppp"])
-    first = [buffer.add(raw_rows(memory, ["a", "b"], CONTEXT), [0, 1]) for _ in range(4)]
+    rows = raw_rows(memory, ["a", "b"], CONTEXT)
+    first = [buffer.add(rows, [0, 1]) for _ in range(4)]
     assert first == [0, 2, 4, 6]
     X, y = buffer.arrays()
     assert X.shape == (8, len(FEATURES))
+    assert np.array_equal(X, design(np.asarray(rows * 4)))
     assert list(y) == [0, 1] * 4
+    X, y = buffer.arrays()  # handed over: the buffer keeps no copy
+    assert X.shape == (0, len(FEATURES))
+    assert len(y) == 0

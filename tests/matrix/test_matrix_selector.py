@@ -119,7 +119,7 @@ def test_save_and_load_give_the_same_plan(tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     selector.save(path)
     document = json.loads(path.read_text(encoding="utf-8"))
-    assert document["format_version"] == 2
+    assert document["format_version"] == 3
     assert "pytest-carbon" in document["versions"]
     loaded = MatrixSelector.load(path)
     assert loaded.get_params() == selector.get_params()
@@ -130,9 +130,9 @@ def test_loading_an_unknown_format_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     quiet_selector().fit(paired_history(20)).save(path)
     document = json.loads(path.read_text(encoding="utf-8"))
-    document["format_version"] = 3
+    document["format_version"] = 4
     path.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(InputError, match="unsupported model format_version 3"):
+    with pytest.raises(InputError, match="unsupported model format_version 4"):
         MatrixSelector.load(path)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pytest_carbon.errors import InputError
 from pytest_carbon.matrix.baseline import MozillaBaseline
 from pytest_carbon.matrix.history import LoadNotes, Run, group_runs, load_history, read_json
+from pytest_carbon.matrix.memory import timestamp
 from pytest_carbon.matrix.replay import ReplayConfig, ReplayResult, Split, replay, split_history
 from pytest_carbon.matrix.selector import MODELS, MatrixSelector, Plan, RunContext
 from pytest_carbon.matrix.store import ingest_sources
@@ -88,6 +89,13 @@ def add_plan(sub: Any) -> None:
     parser.add_argument("--branch", default=None)
     parser.add_argument("--event", default=None, help="push, pull_request, schedule, ...")
     parser.add_argument("--commit", default=None)
+    parser.add_argument(
+        "--started-at",
+        default=None,
+        metavar="TIME",
+        help="when the run starts, as YYYY-MM-DDTHH:MM:SSZ (default: now); the model weighs "
+        "the time since the project's last run and the weekend",
+    )
     parser.add_argument("--target-recall", type=float, default=None, metavar="R")
     parser.add_argument(
         "--format",
@@ -215,11 +223,28 @@ def run_plan(args: argparse.Namespace) -> int:
     else:
         entries = expand_matrix(read_json(Path(args.matrix_json)), args.matrix_json)
         names = [job_name(entry) for entry in entries]
-    context = RunContext(args.project, args.branch, args.event, commit=args.commit)
+    context = RunContext(
+        args.project,
+        args.branch,
+        args.event,
+        started_at=run_start(args.started_at),
+        commit=args.commit,
+    )
     plan = model.plan(names, context)
     output = args.format or ("table" if sys.stdout.isatty() else "json")
     print(render_plan(plan, entries, names, output))
     return 0
+
+
+def run_start(text: str | None) -> str:
+    """The run's start time for planning: ``text`` checked, or now (UTC)."""
+    if text is None:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if timestamp(text) is None:
+        raise InputError(
+            "--started-at", f"{text!r} is not a time", fix="pass it as 2026-01-31T12:00:00Z"
+        )
+    return text
 
 
 def load_model(path: str) -> MatrixSelector | MozillaBaseline:

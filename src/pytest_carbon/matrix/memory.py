@@ -114,6 +114,11 @@ class JobMemory:
         events = [int(x) for x in raw[14]]
         if len(trans) != 4 or len(events) != 2 * len(EVENTS):
             raise ValueError("a job's transitions or event counts have the wrong length")
+        counts = [int(raw[i]) for i in (0, 1, 2, 4, 7, 9, 10, 11, 16, 18)]
+        if min(counts + trans + events) < 0 or int(raw[6]) not in (-1, 0, 1):
+            raise ValueError("a job's counts are negative or its last outcome is unknown")
+        if int(raw[8]) < -1 or min(float(raw[12]), float(raw[13])) < 0:
+            raise ValueError("a job's last failure or lone failure counts are out of range")
         return cls(
             int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]) & RECENT_MASK,
             min(int(raw[4]), RECENT), trans, int(raw[6]), int(raw[7]), int(raw[8]),

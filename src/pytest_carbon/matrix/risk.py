@@ -187,12 +187,18 @@ class RowBuffer:
             self.pending = []
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The feature matrix (see :func:`design`) and the labels."""
+        """The feature matrix (see :func:`design`) and the labels; the buffer is left empty."""
         self.flush()
-        if not self.chunks:
-            return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=int)
-        X = np.vstack([design(chunk) for chunk in self.chunks])
-        return X, np.asarray(self.labels, dtype=int)
+        labels = np.asarray(self.labels, dtype=int)
+        X = np.zeros((self.count, len(FEATURES)))
+        at = 0
+        while self.chunks:
+            chunk = self.chunks.pop(0)
+            X[at : at + len(chunk)] = design(chunk)
+            at += len(chunk)
+        self.labels = []
+        self.count = 0
+        return X, labels
 
 
 # --------------------------------------------------------------------------- the model
@@ -206,6 +212,12 @@ class RiskModel:
     ``kind`` is ``"logistic"`` (weights learned by scikit-learn's ``LogisticRegression`` on
     standardised features, folded back to raw feature scale) or ``"chain"`` (too few failures
     to learn from: the job's pass/fail chain probability is used as it is).
+
+    A logistic model never extrapolates: each feature is clipped to the range ``low``–``high``
+    it had in training before it is weighed, and a feature that did not vary in training gets
+    no weight. Planning from only the jobs a plan ran moves features (how stale a job's
+    outcome is, the project's failing rate) beyond what training showed; a weight learned on a
+    narrow range must not turn that into a certainty.
     """
 
     kind: str
@@ -213,6 +225,8 @@ class RiskModel:
     intercept: float
     rows: int = 0
     failures: int = 0
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, *, C: float, min_failures: int) -> RiskModel:
@@ -223,20 +237,36 @@ class RiskModel:
             return cls("chain", (), 0.0, rows, failures)
         from sklearn.linear_model import LogisticRegression
 
+        low = X.min(axis=0)
+        high = X.max(axis=0)
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
-        scale[scale == 0.0] = 1.0
+        # Constant up to rounding: standardising would blow rounding noise up to unit scale.
+        constant = (high - low) <= 1e-9 * np.maximum(1.0, np.abs(mean))
+        scale[constant] = 1.0
+        standard = X - mean
+        standard /= scale
+        standard[:, constant] = 0.0
         model = LogisticRegression(C=C, max_iter=1000)
-        model.fit((X - mean) / scale, y)
-        coef = model.coef_[0] / scale
+        model.fit(standard, y)
+        coef = np.where(constant, 0.0, model.coef_[0] / scale)
         intercept = float(model.intercept_[0] - (mean * coef).sum())
-        return cls("logistic", tuple(float(w) for w in coef), intercept, rows, failures)
+        return cls(
+            "logistic",
+            tuple(float(w) for w in coef),
+            intercept,
+            rows,
+            failures,
+            tuple(float(x) for x in low),
+            tuple(float(x) for x in high),
+        )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """P(fail) of each row."""
         if self.kind == "chain":
             return np.asarray(np.clip(X[:, 0], 0.0, 1.0))
-        z = X @ np.asarray(self.weights) + self.intercept
+        inside = np.clip(X, np.asarray(self.low), np.asarray(self.high))
+        z = inside @ np.asarray(self.weights) + self.intercept
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0))))
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,6 +278,8 @@ class RiskModel:
             "intercept": self.intercept,
             "rows": self.rows,
             "failures": self.failures,
+            "low": list(self.low),
+            "high": list(self.high),
         }
 
     @classmethod
@@ -262,9 +294,15 @@ class RiskModel:
         ):
             raise ValueError("the risk model's features differ from this version's")
         intercept = float(raw["intercept"])
-        if not all(math.isfinite(w) for w in (*weights, intercept)):
-            raise ValueError("a risk model weight is not finite")
-        return cls(kind, weights, intercept, int(raw["rows"]), int(raw["failures"]))
+        low = tuple(float(x) for x in raw["low"])
+        high = tuple(float(x) for x in raw["high"])
+        if not all(math.isfinite(w) for w in (*weights, intercept, *low, *high)):
+            raise ValueError("a risk model weight or feature range is not finite")
+        if len(low) != len(weights) or len(high) != len(weights):
+            raise ValueError("the risk model's feature ranges differ in length from its weights")
+        if any(a > b for a, b in zip(low, high, strict=True)):
+            raise ValueError("a risk model feature range is empty (low above high)")
+        return cls(kind, weights, intercept, int(raw["rows"]), int(raw["failures"]), low, high)
 
 
 # --------------------------------------------------------------------------- the cover

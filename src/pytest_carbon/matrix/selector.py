@@ -42,7 +42,7 @@ from pytest_carbon.matrix.risk import (
 )
 
 MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
-MODEL_FORMAT_VERSION: Final = 2
+MODEL_FORMAT_VERSION: Final = 3
 COSTS: Final = ("auto", "jobs", "duration", "energy")
 MODELS: Final = ("logistic", "chain")
 #: Fewer failing job outcomes than this in the history: the pass/fail chain, not a regression.
@@ -330,8 +330,11 @@ class MatrixSelector:
         One pass in time order keeps two memories per project: the whole truth (what the
         fitted selector plans from) and one with ``train_mask`` of the outcomes hidden, whose
         features the model learns from, so that it sees stale knowledge as planning will.
-        Features are drawn for a random sample of runs (enough for a stable regression); a
-        smaller sample is kept for the calibration table.
+        Features are drawn for a random sample of runs (enough for a stable regression). A
+        smaller sample of runs is planned afterwards for the calibration table, from the whole
+        truth: planning in use skips only the jobs it trusts and reruns the stale ones, so its
+        memory stays far closer to the truth than to the masked memory (on a wide matrix
+        nearly every run of the masked memory hides some job, which no plan in use does).
         """
         self.check_params()
         runs = as_runs(history)
@@ -346,27 +349,26 @@ class MatrixSelector:
         projects: dict[str, ProjectMemory] = {}
         masked: dict[str, ProjectMemory] = {}
         matrix = RowBuffer()
+        calibration_rows = RowBuffer()
         sample = CalibrationSample()
         coins: list[list[float]] = rng.random((len(runs), 2)).tolist()
-        hide: list[bool] = (rng.random(total_jobs) < self.train_mask).tolist()
+        hide = rng.random(total_jobs) < self.train_mask  # one byte per job record
         offset = 0
         for (calibration_coin, train_coin), run in zip(coins, runs, strict=True):
             names = run.job_names
             truth = projects.setdefault(run.project, ProjectMemory())
             shown = masked.setdefault(run.project, ProjectMemory()) if self.train_mask else truth
-            calibrate = shown.runs >= CALIBRATION_WARMUP and calibration_coin < calibration_share
-            if calibrate or train_coin < train_share:
-                first_row = matrix.add(
-                    raw_rows(shown, names, context_of(run)),
-                    [int(job.failed and run.status != "passed") for job in run.jobs],
-                )
-                if calibrate:
-                    self.sample_run(sample, first_row, shown, run)
+            if train_coin < train_share:
+                labels = [int(job.failed and run.status != "passed") for job in run.jobs]
+                matrix.add(raw_rows(shown, names, context_of(run)), labels)
+            if truth.runs >= CALIBRATION_WARMUP and calibration_coin < calibration_share:
+                first_row = calibration_rows.add(raw_rows(truth, names, context_of(run)), ())
+                self.sample_run(sample, first_row, truth, run)
             outcomes = {job.job: job.outcome for job in run.jobs}
             moment = timestamp(run.started_at)
             self.learn_run(truth, run, names, outcomes, run.status, moment)
             if self.train_mask:
-                hidden = hide[offset : offset + len(names)]
+                hidden: list[bool] = hide[offset : offset + len(names)].tolist()
                 offset += len(names)
                 if all(hidden):
                     hidden[int(train_coin * len(names))] = False
@@ -380,7 +382,8 @@ class MatrixSelector:
         X, y = matrix.arrays()
         least = MIN_FAILURES if self.model == "logistic" else len(y) + 1
         self.model_ = RiskModel.fit(X, y, C=self.C, min_failures=least)
-        self.calibration_ = sample.table(self.model_.predict(X))
+        del X, y
+        self.calibration_ = sample.table(self.model_.predict(calibration_rows.arrays()[0]))
         self.projects_ = projects
         return self
 
@@ -459,7 +462,11 @@ class MatrixSelector:
     # ------------------------------------------------------------------ planning
 
     def plan(self, jobs: Sequence[str], context: RunContext | None = None) -> Plan:
-        """Choose which of ``jobs`` to run; the rest are skipped, each with its reason."""
+        """Choose which of ``jobs`` to run; the rest are skipped, each with its reason.
+
+        Give the run's ``context`` with its start time where it is known: the model weighs the
+        time since the project's last run, which it saw unknown only on a project's first run.
+        """
         self.check_fitted()
         context = context or RunContext()
         names = list(dict.fromkeys(jobs))
@@ -617,7 +624,11 @@ class MatrixSelector:
                 str(k): ProjectMemory.from_dict(v) for k, v in state["projects"].items()
             }
         except DAMAGE_ERRORS as exc:
-            raise InputError(str(path), f"model state is damaged ({exc})") from None
+            raise InputError(
+                str(path),
+                f"model state is damaged ({exc})",
+                fix="re-create the model with pytest-carbon matrix fit",
+            ) from None
         check_usable(path, model.plan_every_project)
         return model
 
