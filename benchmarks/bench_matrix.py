@@ -11,42 +11,24 @@ from __future__ import annotations
 
 import argparse
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from _doc import write_section
+from bench_matrix_scale import max_rss_mib, plan_latencies_ms
 
 from pytest_carbon.matrix.cli import DEFAULT_BASELINE, DEFAULT_CURVE, evaluate
 from pytest_carbon.matrix.history import LoadNotes, group_runs, load_history
 from pytest_carbon.matrix.replay import ReplayConfig, split_history
-from pytest_carbon.matrix.selector import MatrixSelector, Observation, context_of
+from pytest_carbon.matrix.selector import MatrixSelector, context_of
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "travis-python-dev.csv.gz"
 HEADING = "## Matrix selector"
 #: Runs at the end of the history whose plans are timed.
 PLANNED = 20_000
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far, in MiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024.0 / 1024.0 if sys.platform == "darwin" else peak / 1024.0
-
-
-def time_plans(selector: MatrixSelector, runs: list[Any]) -> list[float]:
-    """Milliseconds of ``plan`` for each of ``runs``, as in use: each run is planned before
-    the selector learns it, and then learned whole (``update``)."""
-    timings = []
-    for run in runs:
-        started = time.perf_counter()
-        selector.plan(run.job_names, context_of(run))
-        timings.append(1000.0 * (time.perf_counter() - started))
-        selector.update(Observation.from_run(run))
-    return sorted(timings)
 
 
 def time_largest(runs: list[Any]) -> tuple[int, list[float]]:
@@ -74,7 +56,8 @@ def measure(path: Path) -> dict[str, Any]:
     selector = MatrixSelector().fit(runs)
     fit_s = time.perf_counter() - started
     del selector
-    plans = time_plans(MatrixSelector().fit(runs[:-PLANNED]), runs[-PLANNED:])
+    timings, _ = plan_latencies_ms(MatrixSelector().fit(runs[:-PLANNED]), runs[-PLANNED:])
+    plans = sorted(timings)
     largest_jobs, big = time_largest(runs)
     split = split_history(runs, ReplayConfig())
     started = time.perf_counter()
@@ -91,7 +74,7 @@ def measure(path: Path) -> dict[str, Any]:
         "plan_ms_largest": big[len(big) // 2],
         "largest_jobs": largest_jobs,
         "evaluate_s": evaluate_s,
-        "peak_mb": peak_memory_mb(),
+        "peak_mb": max_rss_mib(),
         "report": report,
     }
 

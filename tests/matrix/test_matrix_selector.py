@@ -158,7 +158,8 @@ def test_model_that_loads_but_cannot_plan_is_refused_at_load(tmp_path: Path) -> 
     quiet_selector().fit(paired_history(20)).save(path)
     document = json.loads(path.read_text(encoding="utf-8"))
     project = next(iter(document["state"]["projects"].values()))
-    project["jobs"]["a"][5] = [-4, 0, 0, 0]  # well-typed, but no count is negative
+    # Well-typed and in range, so it loads, but planning cannot turn it into a float.
+    project["jobs"]["a"][1] = 10**400
     path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(InputError, match=r"model state is damaged.*Fix: re-create the model"):
         MatrixSelector.load(path)

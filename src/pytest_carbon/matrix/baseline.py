@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, final
 
-from pytest_carbon.errors import InputError
 from pytest_carbon.matrix.history import FAILING_OUTCOMES, KNOWN_OUTCOMES, JobResult, Run
 from pytest_carbon.matrix.selector import (
     DAMAGE_ERRORS,
@@ -24,6 +23,7 @@ from pytest_carbon.matrix.selector import (
     Skip,
     as_runs,
     check_usable,
+    damaged,
     full_plan,
     read_model,
     write_model,
@@ -188,7 +188,7 @@ class MozillaBaseline:
                 for name, raw in data["state"].items()
             }
         except DAMAGE_ERRORS as exc:
-            raise InputError(str(path), f"model state is damaged ({exc})") from None
+            raise damaged(path, str(exc)) from None
         check_usable(path, model.plan_every_project)
         return model
 

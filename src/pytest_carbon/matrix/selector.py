@@ -187,16 +187,21 @@ DAMAGE_ERRORS = (
 )
 
 
+def damaged(path: str | Path, detail: str) -> InputError:
+    """The error of a saved model whose state cannot be used."""
+    return InputError(
+        str(path),
+        f"model state is damaged ({detail})",
+        fix="re-create the model with pytest-carbon matrix fit",
+    )
+
+
 def check_usable(path: str | Path, trial: Callable[[], object]) -> None:
     """Run ``trial`` (plans over the stored state); damaged state fails now, as InputError."""
     try:
         trial()
     except DAMAGE_ERRORS as exc:
-        raise InputError(
-            str(path),
-            f"model state is damaged ({type(exc).__name__}: {exc})",
-            fix="re-create the model with pytest-carbon matrix fit",
-        ) from None
+        raise damaged(path, f"{type(exc).__name__}: {exc}") from None
 
 
 def read_model(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -624,11 +629,7 @@ class MatrixSelector:
                 str(k): ProjectMemory.from_dict(v) for k, v in state["projects"].items()
             }
         except DAMAGE_ERRORS as exc:
-            raise InputError(
-                str(path),
-                f"model state is damaged ({exc})",
-                fix="re-create the model with pytest-carbon matrix fit",
-            ) from None
+            raise damaged(path, str(exc)) from None
         check_usable(path, model.plan_every_project)
         return model
 
