@@ -30,8 +30,8 @@ from pytest_carbon.meter.spans import PHASE_CODES, PHASE_NAMES, PhaseRecorder, S
 from pytest_carbon.options import Settings
 from pytest_carbon.report.model import METHOD_WALL, SessionReport, TestRecord, WorkerRecord
 
-#: Version of the worker → controller payload (2: spans as columns).
-PAYLOAD_VERSION: Final = 2
+#: Version of the worker → controller payload (3: phase boundaries as columns).
+PAYLOAD_VERSION: Final = 3
 
 
 def now_iso() -> str:
@@ -123,10 +123,23 @@ class LoggedReports:
 
     workers: Final = None
 
-    def __init__(self, reports: Sequence[Any]) -> None:
+    def __init__(self, reports: Sequence[Any], passed: Sequence[Any] = ()) -> None:
+        """``passed``: the reports pytest counted as passed tests (its terminal reporter's
+        ``passed`` category); a plain passed call among them is read for its node id only."""
         self.failures: list[str] = []
-        self._reports = reports
+        self._reports = [*passed, *reports]
         self._by_phase: tuple[list[Any], ...] = ([], [], [], [])
+        try:
+            self._passed = [
+                r.nodeid for r in passed if r.when == "call" and "wasxfail" not in r.__dict__
+            ]
+            reports = [
+                *(r for r in passed if r.when != "call" or "wasxfail" in r.__dict__),
+                *reports,
+            ]
+        except Exception:  # a report of a shape we do not know: read each one as below
+            self._passed = []
+            reports = self._reports
         by_phase, codes = self._by_phase, _WHEN
         for report in reports:
             try:
@@ -139,7 +152,7 @@ class LoggedReports:
 
     def outcomes(self) -> dict[str, str]:
         """Each test's final outcome, its reports read in the order of its phases."""
-        result: dict[str, str] = {}
+        result: dict[str, str] = dict.fromkeys(self._passed, "passed")
         for reports in self._by_phase:
             for report in reports:
                 try:
@@ -379,11 +392,16 @@ class Central(Strategy):
         self.recorder = PhaseRecorder(counters)
         self.sidecar: HardwareSource = sidecar
 
-    def finish(self, exit_status: int | None, logged: Sequence[Any] | None = None) -> SessionReport:
+    def finish(
+        self,
+        exit_status: int | None,
+        logged: Sequence[Any] | None = None,
+        passed: Sequence[Any] = (),
+    ) -> SessionReport:
         """Read the session's counters, then price it while codecarbon takes its last reading.
 
         ``logged``: the phase reports pytest kept, when the outcomes were not recorded as the
-        reports were logged.
+        reports were logged; ``passed``: those of them it counted as passed tests.
         """
         self.recorder.end()  # a test interrupted mid-phase
         measured = self.session_delta()
@@ -393,7 +411,7 @@ class Central(Strategy):
             self.counters.methods,
             list(self.counters.warnings),
             exit_status,
-            outcomes=None if logged is None else LoggedReports(logged),
+            outcomes=None if logged is None else LoggedReports(logged, passed),
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
@@ -227,33 +227,30 @@ class MeasuringPlugin(CarbonSessionPlugin):
         super().__init__(config, strategy)
         self.budget_share = budget_share
         self._begin = strategy.recorder.begin
+        self._next = strategy.recorder.next
         self._end = strategy.recorder.end
-        # The running test and its node id, read once per test (``Item.nodeid`` is a property
-        # that builds a string on recent pytest).
-        self._item: pytest.Item | None = None
-        self._nodeid = ""
 
     # tryfirst (all three phases): the phase starts before any other plugin's implementation.
+    # The call and teardown hooks take no argument (pluggy then passes none): pytest runs the
+    # three phases of one item in turn, so theirs is the test whose setup began last.
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """The setup phase starts."""
-        self._item = item
-        self._nodeid = nodeid = item.nodeid
-        self._begin(nodeid, SETUP)
+        self._begin(item.nodeid, SETUP)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
+    def pytest_runtest_call(self) -> None:
         """The call phase starts (and setup ends)."""
-        self._begin(self._nodeid if item is self._item else item.nodeid, CALL)
+        self._next(CALL)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+    def pytest_runtest_teardown(self) -> None:
         """The teardown phase starts (and the phase before it ends)."""
-        self._begin(self._nodeid if item is self._item else item.nodeid, TEARDOWN)
+        self._next(TEARDOWN)
 
     # tryfirst: the test's work ends here; other plugins' bookkeeping after it is not its own.
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+    def pytest_runtest_logfinish(self) -> None:
         """The test's last phase ends: its report has been logged."""
         self._end()
 
@@ -261,9 +258,7 @@ class MeasuringPlugin(CarbonSessionPlugin):
         """Judge budgets only when a collected test has one (no cost for suites without)."""
         from pytest_carbon.report import budget
 
-        # A marker's name is one of its node's keywords: a dict lookup per test, where
-        # get_closest_marker walks every node above it (a tenth of a second for 27,000 tests).
-        if any(budget.MARKER in item.keywords for item in session.items):
+        if carries_marker(session.items, budget.MARKER):
             hooks = BudgetHooks(
                 self,
                 budget.BudgetGate(
@@ -298,13 +293,21 @@ class CentralPlugin(MeasuringPlugin):
         """The session report, with the outcomes of the reports the terminal reporter kept."""
         if self.terminal is None:  # LiveOutcomes recorded them
             return self.strategy.finish(exitstatus)
+        # The "" category holds the passed setups and teardowns, which make no outcome (pytest
+        # counts no test from them either): two reports a test not to read. The passed ones
+        # are read apart, for their node ids.
+        stats = self.terminal.stats
         logged = [
             report
-            for kept in self.terminal.stats.values()
+            for category, kept in stats.items()
+            if category not in ("", "passed")
             for report in kept
             if isinstance(report, pytest.TestReport)
         ]
-        return self.strategy.finish(exitstatus, logged)
+        passed = [
+            report for report in stats.get("passed", ()) if isinstance(report, pytest.TestReport)
+        ]
+        return self.strategy.finish(exitstatus, logged, passed)
 
 
 class LiveOutcomes:
@@ -362,6 +365,27 @@ class XdistControllerHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Collect a worker's measurements; a worker that sent none is reported as crashed."""
         self.controller.node_down(node.gateway.id, getattr(node, "workeroutput", None), error)
+
+
+def carries_marker(items: Sequence[pytest.Item], name: str) -> bool:
+    """Whether any of ``items`` or of the nodes above them carries the marker ``name``.
+
+    Each node's own markers are read once: ``name in item.keywords`` (or
+    ``get_closest_marker``) would walk every node above every item.
+    """
+    nodes: dict[int, pytest.Item | pytest.Collector] = {}
+    for item in items:
+        if item.own_markers:
+            nodes[id(item)] = item
+    parents = {id(item.parent): item.parent for item in items if item.parent is not None}
+    while parents:
+        nodes.update(parents)
+        parents = {
+            id(node.parent): node.parent
+            for node in parents.values()
+            if node.parent is not None and id(node.parent) not in nodes
+        }
+    return any(mark.name == name for node in nodes.values() for mark in node.own_markers)
 
 
 def warn_once(config: pytest.Config, message: str) -> None:

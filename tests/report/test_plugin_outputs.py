@@ -303,3 +303,33 @@ def test_budgets_on_modules_and_classes_are_found(pytester: pytest.Pytester) -> 
     result = pytester.runpytest("--carbon", "-p", "no:randomly")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*carbon budget exceeded*"])
+
+
+def test_budgets_from_parameters_and_other_plugins_are_found(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "test_marked_late":
+                    item.add_marker(pytest.mark.carbon_budget(energy_kwh=1e-15))
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize(
+            "n", [1, pytest.param(2, marks=pytest.mark.carbon_budget(energy_kwh=1e-15))]
+        )
+        def test_param(n):
+            sum(range(10_000))
+
+        def test_marked_late():
+            sum(range(10_000))
+        """
+    )
+    result = pytester.runpytest("--carbon", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*carbon budget exceeded*"])

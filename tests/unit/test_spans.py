@@ -16,7 +16,15 @@ from test_counters import FakeNvml, make_rapl, set_energy
 from pytest_carbon.engine import LoggedReports, OutcomeLog, is_quiet
 from pytest_carbon.errors import CarbonWarning
 from pytest_carbon.meter.counters import Counters, NvmlReader, RaplReader, find_rapl_domains
-from pytest_carbon.meter.spans import CALL, SETUP, TEARDOWN, UNKNOWN, PhaseRecorder, SpanTable
+from pytest_carbon.meter.spans import (
+    CALL,
+    END,
+    SETUP,
+    TEARDOWN,
+    UNKNOWN,
+    PhaseRecorder,
+    SpanTable,
+)
 
 
 def burn(seconds: float) -> None:
@@ -53,17 +61,24 @@ def test_a_phase_ends_where_the_next_begins_and_the_test_where_it_ends() -> None
     recorder = PhaseRecorder(Counters())
     recorder.end()  # nothing open: nothing recorded
     for nodeid in ("t.py::test_a", "t.py::test_b"):
-        for phase in (SETUP, CALL, TEARDOWN):
-            recorder.begin(nodeid, phase)
+        recorder.begin(nodeid, SETUP)
+        recorder.next(CALL)
+        recorder.next(TEARDOWN)
         recorder.end()
     recorder.end()
     table = recorder.table()
-    assert table.nodeids == ["t.py::test_a"] * 3 + ["t.py::test_b"] * 3
-    assert bytes(table.phases) == bytes([SETUP, CALL, TEARDOWN] * 2)
+    assert table.nodeids == ["t.py::test_a"] * 3 + [None] + ["t.py::test_b"] * 3 + [None]
+    assert table.codes == bytes([SETUP, CALL, TEARDOWN, END] * 2)
+    assert len(table) == 6
+    assert [(d[0], d[1]) for d in table.deltas()] == [
+        (nodeid, phase)
+        for nodeid in ("t.py::test_a", "t.py::test_b")
+        for phase in ("setup", "call", "teardown")
+    ]
     clock = table.clock
-    for span in (0, 1, 3, 4):  # chained within a test: one reading per boundary
-        assert clock[4 * span + 2 : 4 * span + 4] == clock[4 * span + 4 : 4 * span + 6]
-    assert clock[4 * 2 + 2] < clock[4 * 3]  # between tests: a gap, in no span
+    assert clock[2 * 3] < clock[2 * 4]  # between tests: a gap, in no span
+    walls = [d[2] for d in table.deltas()]
+    assert sum(walls[:3]) == (clock[6] - clock[0]) / 1e9  # a test's phases tile its time
 
 
 def test_recorder_counts_the_cpu_of_child_processes_in_their_phase() -> None:
@@ -154,15 +169,18 @@ def test_phases_of_reads_energy_counters_of_the_running_phase(tmp_path: Path) ->
 def test_payload_round_trip_keeps_every_figure() -> None:
     table = SpanTable(
         worker="gw1",
-        nodeids=["a", "a", "b"],
-        phases=bytes([SETUP, CALL, CALL]),
-        clock=array("q", [0, 0, 10, 5, 10, 5, 30, 25, 30, 25, 31, 25]),
-        energy=array("q", [UNKNOWN, UNKNOWN, 0, 7] * 3),
+        nodeids=["a", "a", None, "b", None],
+        codes=bytes([SETUP, CALL, END, CALL, END]),
+        clock=array("q", [0, 0, 10, 5, 30, 25, 30, 25, 31, 25]),
+        energy=array("q", [UNKNOWN, 0, UNKNOWN, 7, UNKNOWN, 14, 0, 14, 0, 20]),
+        reaped=((4, 3),),
     )
     back = SpanTable.from_payload(table.to_payload())
     assert back == table
     assert back.test_count() == 2
+    assert len(back) == 3
     assert list(back.deltas()) == list(table.deltas())
+    assert [d[3] for d in back.deltas()] == [5e-9, 20e-9, 3e-9]  # b's children in b's call
 
 
 @pytest.mark.parametrize(
@@ -170,25 +188,40 @@ def test_payload_round_trip_keeps_every_figure() -> None:
     [
         {"nodeids": None},
         {"nodeids": [1, 2]},
-        {"phases": "setup"},
+        {"codes": "setup"},
         {"clock": b"123"},
         {"clock": "not bytes"},
-        {"phases": bytes([7])},
-        {"energy": array("q", [0] * 4).tobytes()},
+        {"codes": bytes([7, END])},
+        {"nodeids": ["a", "a"]},  # the END boundary with a node id
+        {"reaped": [[0, 5]]},  # children read where no test ended
+        {"reaped": [[1, -5]]},
+        {"reaped": "many"},
+        {"energy": array("q", [0] * 2).tobytes()},
     ],
 )
 def test_a_damaged_payload_is_refused(damage: dict[str, Any]) -> None:
     good = SpanTable(
         worker="gw0",
-        nodeids=["a"],
-        phases=bytes([CALL]),
+        nodeids=["a", None],
+        codes=bytes([CALL, END]),
         clock=array("q", [0, 0, 10, 5]),
     ).to_payload()
-    if damage == {"energy": array("q", [0] * 4).tobytes()}:
-        good["nodeids"] = ["a", "b"]
-        good["phases"] = bytes([CALL, CALL])
-    with pytest.raises(ValueError, match=r"span|phase|node ids|64-bit"):
+    with pytest.raises(ValueError, match=r"span|phase|node ids|64-bit|child"):
         SpanTable.from_payload({**good, **damage})
+
+
+def test_children_are_shared_among_the_phases_of_their_test_by_wall_time() -> None:
+    table = SpanTable(
+        worker=None,
+        nodeids=["a", "a", "a", None, "b", None],
+        codes=bytes([SETUP, CALL, TEARDOWN, END, CALL, END]),
+        clock=array("q", [0, 0, 100, 10, 400, 20, 500, 30, 600, 40, 700, 50]),
+        reaped=((3, 1001),),
+    )
+    cpu_ns = [round(d[3] * 1e9) for d in table.deltas()]
+    # walls 100, 300, 100: shares 200, 600, 200, and the rounding rest to the longest phase
+    assert cpu_ns == [10 + 200, 10 + 601, 10 + 200, 10]
+    assert sum(cpu_ns) == 40 + 1001  # nothing lost or made up
 
 
 def report(nodeid: str, when: str, outcome: str, xfail: bool = False, **extra: Any) -> Any:
@@ -276,6 +309,27 @@ def test_logged_reports_give_the_outcomes_of_reports_logged_one_by_one() -> None
         "b": {"setup": 0.5, "teardown": 0.5},
         "f": {"setup": 0.5},
     }
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_logged_reports_read_the_passed_tests_apart_to_the_same_outcomes(split: bool) -> None:
+    """The terminal reporter's ``passed`` category is read for node ids only; whatever in it
+    is not a plain passed call (a plugin's own status, an xfail) is read as any report."""
+    passed = [
+        rep
+        for rep in MIXED_REPORTS
+        if rep.outcome == "passed" and rep.when == "call" and not hasattr(rep, "wasxfail")
+    ]
+    odd = [report("b", "setup", "passed"), report("xp", "call", "passed", xfail=True)]
+    others = [rep for rep in MIXED_REPORTS if rep not in passed]
+    logged = (
+        LoggedReports(others, [*passed, *odd]) if split else LoggedReports([*others, *passed, *odd])
+    )
+    assert logged.outcomes() == {**MIXED_OUTCOMES, "xp": "xpassed"}
+    assert logged.durations_of({"xp"}) == {"xp": {"call": 0.5}}
+    broken = LoggedReports([], [SimpleNamespace(nodeid="a")])  # no phase: read as any report
+    assert broken.outcomes() == {}
+    assert len(broken.failures) == 1
 
 
 def test_logged_reports_set_aside_a_report_they_cannot_read() -> None:

@@ -10,11 +10,22 @@ session, exactly.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, final
+from itertools import repeat
+from operator import add, itemgetter, mul, sub, truediv
+from typing import Any, Final, cast, final
 
-from pytest_carbon.meter.spans import PHASE_CODES, PHASE_NAMES, SpanTable
+from pytest_carbon.meter.spans import (
+    CALL,
+    END,
+    PHASE_CODES,
+    PHASE_NAMES,
+    SETUP,
+    TEARDOWN,
+    SpanTable,
+)
 from pytest_carbon.report.model import (
     METHOD_MODEL,
     METHOD_NVML,
@@ -129,77 +140,60 @@ class Pricer:
         return self._price_any(tables, outcomes)
 
     def _price_regular(self, table: SpanTable, outcomes: Mapping[str, str]) -> list[TestRecord]:
-        """The tests of a :func:`is_regular` table, a test (three spans) at a time.
+        """The tests of a :func:`is_regular` table, a test (four boundaries) at a time.
 
-        The model is inlined, operation by operation as :func:`span_energy` and
-        :meth:`MeasuredTest.totals` compute it, so the figures are the same, to the last digit,
-        as the general path gives.
+        A test's totals are the model applied to its whole span, from its setup's boundary to
+        its end (the model is linear in wall and CPU time, so they are the sums of its phases up
+        to rounding). Its phases are priced only if something reads them
+        (:class:`RegularFigures`).
         """
         rates, share, g = self.rates, self.share, self.g_per_kwh
-        active, base, ram, scale = rates.cpu_active_w, rates.cpu_base_w, rates.ram_w, rates.pue
-        scale = scale / J_PER_KWH
-        gpu = 0.0 * scale
-        gpu_sum = 0.0 + gpu + gpu + gpu
-        worker, get_outcome, clock = table.worker, outcomes.get, table.clock
-        columns = [table.nodeids[0::3], *(clock[at::12] for at in range(12))]
-        records: list[TestRecord] = []
-        add_record = records.append
-        for nodeid, *ends in zip(*columns, strict=True):
-            (ws0, cs0, we0, ce0, ws1, cs1, we1, ce1, ws2, cs2, we2, ce2) = ends
-            wall0, wall1, wall2 = (we0 - ws0) / 1e9, (we1 - ws1) / 1e9, (we2 - ws2) / 1e9
-            cpu0 = (ce0 - cs0) / 1e9 if ce0 > cs0 else 0.0
-            cpu1 = (ce1 - cs1) / 1e9 if ce1 > cs1 else 0.0
-            cpu2 = (ce2 - cs2) / 1e9 if ce2 > cs2 else 0.0
-            cpu_kwh0 = (active * cpu0 + base * wall0 * share) * scale
-            cpu_kwh1 = (active * cpu1 + base * wall1 * share) * scale
-            cpu_kwh2 = (active * cpu2 + base * wall2 * share) * scale
-            ram_kwh0 = ram * wall0 * share * scale
-            ram_kwh1 = ram * wall1 * share * scale
-            ram_kwh2 = ram * wall2 * share * scale
-            grams0 = (cpu_kwh0 + ram_kwh0 + gpu) * g
-            grams1 = (cpu_kwh1 + ram_kwh1 + gpu) * g
-            grams2 = (cpu_kwh2 + ram_kwh2 + gpu) * g
-            add_record(
-                MeasuredTest(
-                    nodeid,
-                    nodeid.partition("::")[0],
-                    get_outcome(nodeid, "unknown"),
-                    METHOD_MODEL,
-                    worker=worker,
-                    figures=(
-                        "setup",
-                        wall0,
-                        cpu0,
-                        cpu_kwh0,
-                        ram_kwh0,
-                        gpu,
-                        grams0,
-                        "call",
-                        wall1,
-                        cpu1,
-                        cpu_kwh1,
-                        ram_kwh1,
-                        gpu,
-                        grams1,
-                        "teardown",
-                        wall2,
-                        cpu2,
-                        cpu_kwh2,
-                        ram_kwh2,
-                        gpu,
-                        grams2,
-                    ),  # fmt: skip
-                    totals=(
-                        0.0 + wall0 + wall1 + wall2,
-                        0.0 + cpu0 + cpu1 + cpu2,
-                        0.0 + cpu_kwh0 + cpu_kwh1 + cpu_kwh2,
-                        0.0 + ram_kwh0 + ram_kwh1 + ram_kwh2,
-                        gpu_sum,
-                        0.0 + grams0 + grams1 + grams2,
-                    ),
-                )
+        active, base, ram = rates.cpu_active_w, rates.cpu_base_w, rates.ram_w
+        scale = rates.pue / J_PER_KWH
+        clock = table.cpu_clock()
+        nodeids = cast(list[str], table.nodeids[0::4])  # a regular table's setups: never END
+        # Column by column, in C (map with operators runs no Python code per test), each
+        # operation in the order the model's formula has it, so every figure is the same as
+        # span_energy gives for the test's whole span.
+        wall = list(map(truediv, map(sub, clock[6::8], clock[0::8]), repeat(1e9)))
+        cpu = list(
+            map(truediv, map(max, map(sub, clock[7::8], clock[1::8]), repeat(0)), repeat(1e9))
+        )
+        cpu_kwh = list(
+            map(
+                mul,
+                map(
+                    add,
+                    map(mul, repeat(active), cpu),
+                    map(mul, map(mul, repeat(base), wall), repeat(share)),
+                ),
+                repeat(scale),
             )
-        return records
+        )
+        ram_kwh = list(
+            map(mul, map(mul, map(mul, repeat(ram), wall), repeat(share)), repeat(scale))
+        )
+        grams = map(mul, map(add, cpu_kwh, ram_kwh), repeat(g))
+        totals = zip(wall, cpu, cpu_kwh, ram_kwh, repeat(0.0), grams)
+        paths = map(itemgetter(0), map(str.partition, nodeids, repeat("::")))
+        found = map(outcomes.get, nodeids, repeat("unknown"))
+        source, worker = RegularFigures(self, clock), table.worker
+        return [
+            MeasuredTest(
+                nodeid,
+                path,
+                outcome,
+                METHOD_MODEL,
+                None,
+                worker,
+                totals=test_totals,
+                source=source,
+                at=at,
+            )
+            for nodeid, path, outcome, test_totals, at in zip(
+                nodeids, paths, found, totals, range(0, len(clock), 8), strict=True
+            )
+        ]
 
     def _price_any(self, tables: list[SpanTable], outcomes: Mapping[str, str]) -> list[TestRecord]:
         """The tests of any tables: reruns, missing phases, energy counters, one span at a time."""
@@ -234,9 +228,12 @@ class Pricer:
         rates, share, g = self.rates, self.share, self.g_per_kwh
         active, base, ram, scale = rates.cpu_active_w, rates.cpu_base_w, rates.ram_w, rates.pue
         scale = scale / J_PER_KWH
-        worker, names, clock = table.worker, PHASE_NAMES, table.clock
-        columns = (table.nodeids, table.phases, clock[0::4], clock[1::4], clock[2::4], clock[3::4])
-        for nodeid, code, wall_start, cpu_start, wall_end, cpu_end in zip(*columns, strict=True):
+        worker, names, clock = table.worker, PHASE_NAMES, table.cpu_clock()
+        # A boundary with the next one's readings (the last boundary has none: zip stops).
+        columns = (table.nodeids, table.codes, clock[0::2], clock[1::2], clock[2::2], clock[3::2])
+        for nodeid, code, wall_start, cpu_start, wall_end, cpu_end in zip(*columns, strict=False):
+            if nodeid is None:  # END: no phase starts here
+                continue
             wall = (wall_end - wall_start) / 1e9
             cpu = (cpu_end - cpu_start) / 1e9 if cpu_end > cpu_start else 0.0
             # As span_energy computes it, operation by operation.
@@ -285,23 +282,55 @@ class Pricer:
             entry[1] |= _method_bits(rapl, gpu)
 
 
-#: The phases of a test that ran once each, in order: the layout of nearly every table.
-_ONE_RUN: Final = bytes(range(len(PHASE_NAMES)))
+@final
+class RegularFigures:
+    """The phases of the tests of a regular table, priced when a test's phases are first read.
+
+    The CPU-time model is inlined, operation by operation as :func:`span_energy` computes it,
+    so each phase has the same figures, to the last digit, as the general path gives.
+    """
+
+    def __init__(self, pricer: Pricer, clock: array[int]) -> None:
+        self.pricer = pricer
+        self.clock = clock
+
+    def figures(self, at: int) -> tuple[Any, ...]:
+        """The flat figures (:data:`PhaseFigures` of setup, call, teardown) of the test whose
+        readings start at ``clock[at]``."""
+        rates, share, g = self.pricer.rates, self.pricer.share, self.pricer.g_per_kwh
+        active, base, ram = rates.cpu_active_w, rates.cpu_base_w, rates.ram_w
+        scale = rates.pue / J_PER_KWH
+        gpu = 0.0 * scale
+        readings = self.clock[at : at + 8]
+        figures: list[Any] = []
+        for name, index in (("setup", 0), ("call", 2), ("teardown", 4)):
+            wall_start, cpu_start, wall_end, cpu_end = readings[index : index + 4]
+            wall = (wall_end - wall_start) / 1e9
+            cpu = (cpu_end - cpu_start) / 1e9 if cpu_end > cpu_start else 0.0
+            cpu_kwh = (active * cpu + base * wall * share) * scale
+            ram_kwh = ram * wall * share * scale
+            figures += (name, wall, cpu, cpu_kwh, ram_kwh, gpu, (cpu_kwh + ram_kwh + gpu) * g)
+        return tuple(figures)
+
+
+#: The boundaries of a test whose phases ran once each, in order: the layout of nearly every
+#: table.
+_ONE_RUN: Final = bytes((SETUP, CALL, TEARDOWN, END))
 
 
 def is_regular(table: SpanTable) -> bool:
     """A table without energy counters where every test has setup, call and teardown, once each,
     one after the other (the common case, priced column by column)."""
-    spans = len(table)
-    if table.energy is not None or spans % 3 or table.phases != _ONE_RUN * (spans // 3):
+    codes = table.codes
+    if table.energy is not None or len(codes) % 4 or codes != _ONE_RUN * (len(codes) // 4):
         return False
     nodeids = table.nodeids
-    return nodeids[0::3] == nodeids[1::3] == nodeids[2::3]
+    return nodeids[0::4] == nodeids[1::4] == nodeids[2::4]
 
 
 def _disjoint(tables: list[SpanTable]) -> bool:
     """No test appears twice among the regular ``tables``."""
-    firsts = [table.nodeids[0::3] for table in tables]
+    firsts = [table.nodeids[0::4] for table in tables]
     return len(set().union(*firsts)) == sum(map(len, firsts))
 
 

@@ -228,6 +228,10 @@ class Counters:
     def _read_energy(self) -> Reading:
         wall = perf_counter_ns()
         cpu = cpu_time_ns()
+        return (wall, cpu, *self.read_energy())
+
+    def read_energy(self) -> tuple[int | None, int | None]:
+        """The energy counters alone: RAPL µJ and GPU mJ, None where not read."""
         rapl = nvml = None
         if self.rapl is not None:
             try:
@@ -241,7 +245,7 @@ class Counters:
             except Exception as exc:  # NVMLError
                 self.nvml = None
                 self.degrade(f"NVML counter stopped answering ({exc}); GPU energy not measured.")
-        return wall, cpu, rapl, nvml
+        return rapl, nvml
 
 
 def delta(start: Reading, end: Reading) -> list[float | None]:

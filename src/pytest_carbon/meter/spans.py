@@ -1,11 +1,13 @@
 """Per-phase counter readings, stored in flat arrays until the session is priced.
 
-The hot path appends integers to typed arrays and a node id to a list: per test it leaves behind
-no object that Python's garbage collector tracks, so a session of 100,000 tests does not make
-every later collection slower (a list of tuples would). Readings stay raw, in integer
-nanoseconds, µJ and mJ, and are turned into seconds and joules once, when the session ends.
+The hot path appends integers to a byte array, a node id to a list and a code to another byte
+array: per test it leaves behind no object that Python's garbage collector tracks, so a session
+of 100,000 tests does not make every later collection slower (a list of tuples would). Readings
+stay raw, in integer nanoseconds, µJ and mJ, and are turned into seconds and joules once, when
+the session ends.
 
-A *span* is one phase of one test: ``(nodeid, phase, start reading, end reading)``.
+A *boundary* is one reading, taken when a phase of a test starts or when the test ends. A *span*
+is one phase of one test: from its boundary to the next one.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from struct import Struct
 from time import perf_counter_ns, process_time_ns
 from typing import Any, Final, final
 
-from pytest_carbon.meter.counters import Counters, Reading, children_usage
+from pytest_carbon.meter.counters import Counters, children_usage
 
-#: Phase names by their code in :attr:`SpanTable.phases`.
+#: Phase names by their code in :attr:`SpanTable.codes`.
 PHASE_NAMES: Final = ("setup", "call", "teardown")
 PHASE_CODES: Final = {name: code for code, name in enumerate(PHASE_NAMES)}
 SETUP: Final = 0
 CALL: Final = 1
 TEARDOWN: Final = 2
+#: The code of a boundary that ends a test (its node id is None).
+END: Final = 3
 
-#: An energy counter that was not readable at one end of a span.
+#: An energy counter that was not readable at a boundary.
 UNKNOWN: Final = -1
 
 #: One span's figures: ``(nodeid, phase, wall s, cpu s, rapl J or None, gpu J or None)``.
@@ -36,77 +40,139 @@ SpanDelta = tuple[str, str, float, float, "float | None", "float | None"]
 
 @dataclass(frozen=True)
 class SpanTable:
-    """The spans of one process, column by column.
+    """The phase boundaries of one process, column by column.
 
-    ``clock`` holds four integers per span (wall start, CPU start, wall end, CPU end, in ns);
-    ``energy``, present only when an energy counter was read, four more (RAPL start and end in
-    µJ, GPU start and end in mJ; :data:`UNKNOWN` where a counter gave no value).
+    Boundary ``i`` is a reading taken when phase ``codes[i]`` of ``nodeids[i]`` started, or, with
+    the code :data:`END` and the node id None, when a test ended. ``clock`` holds two integers a
+    boundary (wall and CPU, in ns); ``energy``, present only when an energy counter was read, two
+    more (RAPL µJ and GPU mJ; :data:`UNKNOWN` where a counter gave no value). A phase's span runs
+    from its boundary to the next one; a last boundary that is not an END is a phase not ended.
+
+    ``reaped`` holds ``(i, ns)``: the CPU of child processes read at the END boundary ``i``
+    (children are read once a test). It is shared among the phases of the test it ends in
+    proportion to their wall time: a child works while the phase waiting for it does.
     """
 
     worker: str | None
-    nodeids: list[str]
-    phases: bytes
+    nodeids: list[str | None]
+    codes: bytes
     clock: array[int]
     energy: array[int] | None = None
+    reaped: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
-        spans = len(self.nodeids)
-        if len(self.phases) != spans or len(self.clock) != 4 * spans:
-            raise ValueError(f"span columns disagree: {spans} node ids, {len(self.clock)} clocks")
-        if self.energy is not None and len(self.energy) != 4 * spans:
+        boundaries = len(self.nodeids)
+        if len(self.codes) != boundaries or len(self.clock) != 2 * boundaries:
             raise ValueError(
-                f"span columns disagree: {spans} node ids, {len(self.energy)} energies"
+                f"span columns disagree: {boundaries} node ids, {len(self.clock)} clocks"
             )
-        if any(code >= len(PHASE_NAMES) for code in self.phases):
+        if self.energy is not None and len(self.energy) != 2 * boundaries:
+            raise ValueError(
+                f"span columns disagree: {boundaries} node ids, {len(self.energy)} energies"
+            )
+        if self.codes and max(self.codes) > END:
             raise ValueError("unknown phase code in spans")
 
     def __len__(self) -> int:
-        return len(self.nodeids)
+        """How many spans (ended phases) the table holds."""
+        codes = self.codes
+        return len(codes) - codes.count(END) - (1 if codes and codes[-1] != END else 0)
 
     def test_count(self) -> int:
         """How many distinct tests these spans belong to."""
-        return len(set(self.nodeids))
+        return len(set(self.nodeids) - {None})
+
+    def cpu_clock(self) -> array[int]:
+        """``clock`` with the children's CPU of :attr:`reaped` added where it belongs.
+
+        A share is added to the CPU reading of every later boundary of its test, so that each
+        phase's CPU grows by its own share and the phases after it keep theirs.
+        """
+        if not self.reaped:
+            return self.clock
+        clock = array("q", self.clock)
+        codes = self.codes
+        for end, reaped_ns in self.reaped:
+            first = end
+            while first > 0 and codes[first - 1] != END:
+                first -= 1
+                if codes[first] == SETUP:
+                    break
+            walls = [max(clock[2 * i + 2] - clock[2 * i], 0) for i in range(first, end)]
+            if not walls:
+                continue
+            total = sum(walls)
+            shares = [reaped_ns * wall // total for wall in walls] if total else [0] * len(walls)
+            longest = max(range(len(walls)), key=walls.__getitem__)
+            shares[longest] += reaped_ns - sum(shares)
+            added = 0
+            for offset, share in enumerate(shares, start=first + 1):
+                added += share
+                clock[2 * offset + 1] += added
+        return clock
 
     def deltas(self) -> Iterator[SpanDelta]:
         """Each span as seconds and joules, in the order the phases ran."""
-        clock, energy, names = self.clock, self.energy, PHASE_NAMES
-        for index, nodeid in enumerate(self.nodeids):
-            at = 4 * index
+        clock, energy, names, codes = self.cpu_clock(), self.energy, PHASE_NAMES, self.codes
+        for index, nodeid in enumerate(self.nodeids[:-1]):
+            code = codes[index]
+            if code == END or nodeid is None:
+                continue
+            at = 2 * index
             wall = (clock[at + 2] - clock[at]) / 1e9
             cpu = max(clock[at + 3] - clock[at + 1], 0) / 1e9
             rapl = gpu = None
             if energy is not None:
-                rapl = _counted(energy[at], energy[at + 1], 1e6)
-                gpu = _counted(energy[at + 2], energy[at + 3], 1e3)
-            yield nodeid, names[self.phases[index]], wall, cpu, rapl, gpu
+                rapl = _counted(energy[at], energy[at + 2], 1e6)
+                gpu = _counted(energy[at + 1], energy[at + 3], 1e3)
+            yield nodeid, names[code], wall, cpu, rapl, gpu
 
     def to_payload(self) -> dict[str, Any]:
         """Plain data for an xdist worker's output: the arrays as little-endian bytes."""
         return {
             "worker": self.worker,
             "nodeids": list(self.nodeids),
-            "phases": bytes(self.phases),
+            "codes": bytes(self.codes),
             "clock": _to_bytes(self.clock),
             "energy": None if self.energy is None else _to_bytes(self.energy),
+            "reaped": [list(pair) for pair in self.reaped],
         }
 
     @classmethod
     def from_payload(cls, data: Mapping[str, Any]) -> SpanTable:
         """The table an xdist worker sent; raise ``ValueError`` when it is not one."""
         nodeids = data.get("nodeids")
-        phases = data.get("phases")
-        if not isinstance(nodeids, list) or not all(isinstance(n, str) for n in nodeids):
+        codes = data.get("codes")
+        if not isinstance(nodeids, list) or not all(
+            isinstance(n, str) or n is None for n in nodeids
+        ):
             raise ValueError("spans without node ids")
-        if not isinstance(phases, bytes):
+        if not isinstance(codes, bytes):
             raise ValueError("spans without phases")
+        if len(nodeids) != len(codes):
+            raise ValueError(f"span columns disagree: {len(nodeids)} node ids, {len(codes)} codes")
+        if any((n is None) != (code == END) for n, code in zip(nodeids, codes, strict=True)):
+            raise ValueError("span node ids and phases disagree")
+        reaped = data.get("reaped") or []
+        if not isinstance(reaped, list) or not all(
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and all(type(value) is int for value in pair)
+            and 0 <= pair[0] < len(codes)
+            and codes[pair[0]] == END
+            and pair[1] >= 0
+            for pair in reaped
+        ):
+            raise ValueError("spans with damaged child process times")
         worker = data.get("worker")
         energy = data.get("energy")
         return cls(
             worker=str(worker) if worker is not None else None,
             nodeids=nodeids,
-            phases=phases,
+            codes=codes,
             clock=_from_bytes(data.get("clock")),
             energy=None if energy is None else _from_bytes(energy),
+            reaped=tuple((int(index), int(ns)) for index, ns in reaped),
         )
 
 
@@ -134,117 +200,110 @@ def _from_bytes(raw: Any) -> array[int]:
     return values
 
 
-#: One span's four integers, as the recorder appends them (native byte order, as ``array``).
-_SPAN: Final = Struct("=4q")
+#: One boundary's two integers: wall and CPU (ns), or RAPL (µJ) and GPU (mJ) energy (native
+#: byte order, as ``array``).
+_PAIR: Final = Struct("=2q")
 
 
 @final
 class PhaseRecorder:
-    """Records every phase of every test of this process (the hot path of the plugin).
+    """Records every phase boundary of every test of this process (the plugin's hot path).
 
-    Spans are chained: ``begin(nodeid, phase)`` is called when a phase starts and closes the
-    span of the phase before it at the same reading; ``end()`` closes the last phase of a test.
-    That is one reading per phase boundary, and none between tests. Without energy counters,
-    the CPU time of ended child processes is read only where a span closes, and carried to a
-    span that opens after a gap: children are reaped inside test code, not between tests.
+    ``begin(nodeid, phase)`` marks the start of a phase, which also ends the phase before it
+    (``next(phase)`` the same for the test whose phase began last); ``end()`` marks the end of
+    the test's last phase. A boundary is one reading of the clocks (and of the energy counters,
+    when there are any) packed into a ``bytearray``, a node id and a code: four a test, nothing
+    between tests, and no span is built until the session is priced.
 
-    A span's four integers are packed into a ``bytearray`` (cheaper than appending Python
-    integers to an ``array``) and turned into an array by :meth:`table`.
+    The CPU time of ended child processes is read once a test, at its end: it only changes
+    when a child is waited for (see :attr:`SpanTable.reaped`). A child reaped between two tests
+    counts in the next one.
     """
 
     def __init__(self, counters: Counters, worker: str | None = None) -> None:
         self.counters = counters
         self.worker = worker
-        self.nodeids: list[str] = []
-        self.phases = bytearray()
         self._clock = bytearray()
+        self._nodeids: list[str | None] = []
+        self._codes = bytearray()
         self._energy: bytearray | None = bytearray() if counters.has_energy else None
-        # Bound once: the hot path looks nothing up.
-        self._pack = _SPAN.pack
-        self._add_clock = self._clock.extend
-        self._add_nodeid = self.nodeids.append
-        self._add_phase = self.phases.append
+        self._reaped: list[tuple[int, int]] = []
         usage = children_usage()
         self._children_s = usage.ru_utime + usage.ru_stime
-        self._children_ns = int(self._children_s * 1e9)
-        # The open span: its test (None when no span is open), phase and starting reading.
-        self._nodeid: str | None = None
-        self._phase = 0
-        self._wall = 0
-        self._cpu = 0
-        self._reading: Reading | None = None
+        self._nodeid = ""  # the test whose phase began last
+        # Bound once: the hot path looks nothing up.
+        self._pack = _PAIR.pack
+        self._add_clock = self._clock.extend
+        self._add_nodeid = self._nodeids.append
+        self._add_code = self._codes.append
+        if self._energy is not None:
+            self.begin = self._begin_with_energy  # type: ignore[method-assign]
+            self.next = self._next_with_energy  # type: ignore[method-assign]
 
     def begin(self, nodeid: str, phase: int) -> None:
         """``phase`` (:data:`SETUP`, :data:`CALL`, :data:`TEARDOWN`) of ``nodeid`` starts now."""
-        if self._energy is not None:
-            self._close_with_energy(self.counters.read(), nodeid, phase)
-            return
-        wall = perf_counter_ns()
-        cpu = process_time_ns()
-        open_nodeid = self._nodeid
-        if open_nodeid is not None:
-            usage = children_usage()
-            children = usage.ru_utime + usage.ru_stime
-            if children != self._children_s:  # rare: a child process was reaped
-                self._children_s = children
-                self._children_ns = int(children * 1e9)
-            cpu += self._children_ns
-            self._add_clock(self._pack(self._wall, self._cpu, wall, cpu))
-            self._add_nodeid(open_nodeid)
-            self._add_phase(self._phase)
-        else:
-            cpu += self._children_ns
         self._nodeid = nodeid
-        self._phase = phase
-        self._wall = wall
-        self._cpu = cpu
+        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
+        self._add_nodeid(nodeid)
+        self._add_code(phase)
+
+    def next(self, phase: int) -> None:
+        """``phase`` of the test whose phase began last starts now."""
+        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
+        self._add_nodeid(self._nodeid)
+        self._add_code(phase)
+
+    def _begin_with_energy(self, nodeid: str, phase: int) -> None:
+        self._nodeid = nodeid
+        self._next_with_energy(phase)
+
+    def _next_with_energy(self, phase: int) -> None:
+        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
+        self._add_energy()
+        self._add_nodeid(self._nodeid)
+        self._add_code(phase)
 
     def end(self) -> None:
-        """The open span (the last phase of a test) ends now; nothing happens when none is open."""
-        open_nodeid = self._nodeid
-        if open_nodeid is None:
+        """The test's last phase ends now; nothing happens when no phase is open."""
+        codes = self._codes
+        if not codes or codes[-1] == END:
             return
+        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
         if self._energy is not None:
-            self._close_with_energy(self.counters.read(), None, 0)
-            return
-        wall = perf_counter_ns()
-        cpu = process_time_ns()
+            self._add_energy()
+        self._add_nodeid(None)
+        codes.append(END)
         usage = children_usage()
         children = usage.ru_utime + usage.ru_stime
-        if children != self._children_s:
+        if children != self._children_s:  # rare: a child process was reaped
+            self._reaped.append((len(codes) - 1, round((children - self._children_s) * 1e9)))
             self._children_s = children
-            self._children_ns = int(children * 1e9)
-        self._add_clock(self._pack(self._wall, self._cpu, wall, cpu + self._children_ns))
-        self._add_nodeid(open_nodeid)
-        self._add_phase(self._phase)
-        self._nodeid = None
 
-    def _close_with_energy(self, reading: Reading, nodeid: str | None, phase: int) -> None:
-        start, energy = self._reading, self._energy
-        if self._nodeid is not None and start is not None and energy is not None:
-            energy += self._pack(*_energy_span(start, reading))
-            self._clock += self._pack(start[0], start[1], reading[0], reading[1])
-            self.nodeids.append(self._nodeid)
-            self.phases.append(self._phase)
-        self._nodeid = nodeid
-        self._phase = phase
-        self._reading = reading
+    def _add_energy(self) -> None:
+        assert self._energy is not None
+        rapl, gpu = self.counters.read_energy()
+        self._energy += self._pack(
+            UNKNOWN if rapl is None else rapl, UNKNOWN if gpu is None else gpu
+        )
 
     def table(self) -> SpanTable:
-        """Every span closed so far (a snapshot)."""
-        return self._table(0, now=None)
+        """Every boundary so far (a snapshot)."""
+        return self._table(0, until_now=False)
 
     def phases_of(self, nodeid: str) -> dict[str, list[float | None]]:
         """The phases measured so far of ``nodeid``, the test running now (reruns summed).
 
-        Its open span counts up to now.
+        Its open phase counts up to now, with the CPU of the children reaped since it began.
         """
-        first = len(self.nodeids)
-        while first > 0 and self.nodeids[first - 1] == nodeid:
+        nodeids, codes = self._nodeids, self._codes
+        first = len(codes)
+        while first > 0 and (codes[first - 1] == END or nodeids[first - 1] == nodeid):
             first -= 1
-        now = self.counters.read() if self._nodeid == nodeid else None
+        while first < len(codes) and codes[first] == END:
+            first += 1
+        running = bool(codes) and codes[-1] != END and nodeids[-1] == nodeid
         found: dict[str, list[float | None]] = {}
-        for _, phase, wall, cpu, rapl, gpu in self._table(first, now).deltas():
+        for _, phase, wall, cpu, rapl, gpu in self._table(first, running).deltas():
             known = found.get(phase)
             measured: list[float | None] = [wall, cpu, rapl, gpu]
             found[phase] = (
@@ -257,38 +316,25 @@ class PhaseRecorder:
             )
         return found
 
-    def _table(self, first: int, now: Reading | None) -> SpanTable:
-        """The spans from the ``first``-th on, and the open span up to ``now`` when given."""
-        nodeids = self.nodeids[first:]
-        phases = bytearray(self.phases[first:])
-        clock = bytearray(self._clock[32 * first :])
-        energy = None if self._energy is None else bytearray(self._energy[32 * first :])
-        if now is not None and self._nodeid is not None:
-            nodeids.append(self._nodeid)
-            phases.append(self._phase)
-            start = self._reading
-            if energy is not None and start is not None:
-                energy += _SPAN.pack(*_energy_span(start, now))
-                clock += _SPAN.pack(start[0], start[1], now[0], now[1])
-            else:
-                clock += _SPAN.pack(self._wall, self._cpu, now[0], now[1])
-        return SpanTable(
-            worker=self.worker,
-            nodeids=nodeids,
-            phases=bytes(phases),
-            clock=_array_of(clock),
-            energy=None if energy is None else _array_of(energy),
-        )
-
-
-def _energy_span(start: Reading, end: Reading) -> tuple[int, int, int, int]:
-    """RAPL start and end, GPU start and end: :data:`UNKNOWN` where a counter gave no value."""
-    return (
-        UNKNOWN if start[2] is None else start[2],
-        UNKNOWN if end[2] is None else end[2],
-        UNKNOWN if start[3] is None else start[3],
-        UNKNOWN if end[3] is None else end[3],
-    )
+    def _table(self, first: int, until_now: bool) -> SpanTable:
+        """The boundaries from the ``first``-th on; with ``until_now``, and an END read now."""
+        clock = _array_of(self._clock[16 * first :])
+        energy = None if self._energy is None else _array_of(self._energy[16 * first :])
+        nodeids = self._nodeids[first:]
+        codes = bytes(self._codes[first:])
+        reaped = [(index - first, ns) for index, ns in self._reaped if index >= first]
+        if until_now and codes and codes[-1] != END:
+            clock.extend((perf_counter_ns(), process_time_ns()))
+            if energy is not None:
+                rapl, gpu = self.counters.read_energy()
+                energy.extend((UNKNOWN if rapl is None else rapl, UNKNOWN if gpu is None else gpu))
+            usage = children_usage()
+            children_ns = round((usage.ru_utime + usage.ru_stime - self._children_s) * 1e9)
+            if children_ns > 0:
+                reaped.append((len(codes), children_ns))
+            nodeids.append(None)
+            codes += bytes([END])
+        return SpanTable(self.worker, nodeids, codes, clock, energy, tuple(reaped))
 
 
 def _array_of(packed: bytes | bytearray) -> array[int]:

@@ -180,6 +180,8 @@ def apply_budgets(report: SessionReport, budgets: Mapping[str, Mapping[str, Any]
     ``cleared`` lists tests over budget at run time that the final figures put within it.
     """
     results = BudgetResults()
+    if not budgets:
+        return results
     for test in report.tests:
         entry = budgets.get(test.nodeid)
         if not entry:

@@ -13,7 +13,7 @@ import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, final, get_args, get_origin, get_type_hints
+from typing import Any, Protocol, Union, final, get_args, get_origin, get_type_hints
 
 from pytest_carbon.errors import InputError
 
@@ -160,17 +160,25 @@ FIGURES_PER_PHASE = 7
 _PHASES_SLOT: Any = TestRecord.__dict__["phases"]
 
 
+class FigureSource(Protocol):
+    """Computes a test's flat phase figures when they are first read (see :class:`MeasuredTest`)."""
+
+    def figures(self, at: int) -> tuple[Any, ...]:
+        """The flat figures of the test at position ``at`` of the source."""
+
+
 @final
 class MeasuredTest(TestRecord):
     """A test record made at the end of a session: its phases are built when first read.
 
     A session of 100,000 tests would otherwise build 600,000 phase and energy objects that the
     terminal summary never reads. The phases are kept as one flat tuple of plain numbers (seven
-    per phase, as in :data:`PhaseFigures`); the totals are added up from them in the order the
-    built phases would be, so both give the same figures to the last digit.
+    per phase, as in :data:`PhaseFigures`), or computed into one on first use by a shared
+    :class:`FigureSource` (the pricer, from the session's readings). The totals are given by the
+    pricer or added up from the figures in the order the built phases would be.
     """
 
-    __slots__ = ("_figures", "_totals")
+    __slots__ = ("_figures", "_totals", "_source", "_at")
 
     def __init__(
         self,
@@ -183,8 +191,10 @@ class MeasuredTest(TestRecord):
         budget: dict[str, float] | None = None,
         budget_exceeded: bool = False,
         *,
-        figures: tuple[Any, ...] = (),
+        figures: tuple[Any, ...] | None = (),
         totals: Totals | None = None,
+        source: FigureSource | None = None,
+        at: int = 0,
     ) -> None:
         self.nodeid = nodeid
         self.path = path
@@ -193,20 +203,37 @@ class MeasuredTest(TestRecord):
         self.worker = worker
         self.budget = budget
         self.budget_exceeded = budget_exceeded
-        self._figures: tuple[Any, ...] | None = figures
-        self._totals = totals  # given by the pricer, added up as totals() does
+        self._figures: tuple[Any, ...] | None = None if source is not None else figures
+        self._totals = totals  # given by the pricer, or added up as totals() does
+        self._source = source
+        self._at = at
         if phases is not None:
             self.phases = phases
+
+    def _flat(self) -> tuple[Any, ...] | None:
+        """The flat figures (computed now if they come from a source); None once phases were set."""
+        figures = self._figures
+        if figures is None:
+            source = self._source
+            if source is None:
+                return None
+            figures = self._figures = source.figures(self._at)
+            self._source = None
+        return figures
 
     @property
     def phases(self) -> dict[str, PhaseRecord]:
         """The phases, built from the figures on first use (then kept, and may be changed)."""
-        if self._figures is None:
+        figures = self._flat()
+        if figures is None:
             built: dict[str, PhaseRecord] = _PHASES_SLOT.__get__(self)
             return built
+        step = FIGURES_PER_PHASE
         built = {
             name: PhaseRecord(wall, cpu, Energy(cpu_kwh, ram_kwh, gpu_kwh), grams)
-            for name, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams in self.phase_figures()
+            for name, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams in (
+                figures[at : at + step] for at in range(0, len(figures), step)
+            )
         }
         self.phases = built
         return built
@@ -214,11 +241,11 @@ class MeasuredTest(TestRecord):
     @phases.setter
     def phases(self, value: dict[str, PhaseRecord]) -> None:
         _PHASES_SLOT.__set__(self, value)
-        self._figures = self._totals = None
+        self._figures = self._totals = self._source = None
 
     def phase_figures(self) -> Sequence[PhaseFigures]:
         """Each phase as plain numbers (no phase object is built)."""
-        figures = self._figures
+        figures = self._flat()
         if figures is None:
             return TestRecord.phase_figures(self)
         step = FIGURES_PER_PHASE
@@ -226,20 +253,21 @@ class MeasuredTest(TestRecord):
 
     def totals(self) -> Totals:
         """The sums of all phases (computed once, while the phases are not built)."""
-        figures = self._figures
+        totals = self._totals
+        if totals is not None:
+            return totals
+        figures = self._flat()
         if figures is None:
             return TestRecord.totals(self)
-        totals = self._totals
-        if totals is None:
-            wall = cpu = cpu_kwh = ram_kwh = gpu_kwh = grams = 0.0
-            for at in range(0, len(figures), FIGURES_PER_PHASE):
-                wall += figures[at + 1]
-                cpu += figures[at + 2]
-                cpu_kwh += figures[at + 3]
-                ram_kwh += figures[at + 4]
-                gpu_kwh += figures[at + 5]
-                grams += figures[at + 6]
-            totals = self._totals = (wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams)
+        wall = cpu = cpu_kwh = ram_kwh = gpu_kwh = grams = 0.0
+        for at in range(0, len(figures), FIGURES_PER_PHASE):
+            wall += figures[at + 1]
+            cpu += figures[at + 2]
+            cpu_kwh += figures[at + 3]
+            ram_kwh += figures[at + 4]
+            gpu_kwh += figures[at + 5]
+            grams += figures[at + 6]
+        totals = self._totals = (wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams)
         return totals
 
     @property
@@ -285,14 +313,12 @@ def _fields_of(test: TestRecord) -> tuple[Any, ...]:
 
 
 def energy_of_tests(tests: Iterable[TestRecord]) -> Energy:
-    """The energy of ``tests``, added up test by test (plain sums: cheap for 100k tests)."""
-    cpu = ram = gpu = 0.0
-    for test in tests:
-        _, _, cpu_kwh, ram_kwh, gpu_kwh, _ = test.totals()
-        cpu += cpu_kwh
-        ram += ram_kwh
-        gpu += gpu_kwh
-    return Energy(cpu, ram, gpu)
+    """The energy of ``tests``, added up test by test (in C: cheap for 100k tests)."""
+    totals = [test.totals() for test in tests]
+    if not totals:
+        return Energy()
+    _, _, cpu, ram, gpu, _ = zip(*totals, strict=True)
+    return Energy(sum(cpu, 0.0), sum(ram, 0.0), sum(gpu, 0.0))
 
 
 @dataclass
@@ -423,36 +449,28 @@ class SessionReport:
         return counts
 
     def by_module(self) -> list[ModuleTotal]:
-        """Per-module totals, highest emissions first (plain sums: cheap for 100k tests)."""
-        sums: dict[str, list[float]] = {}  # tests, then Totals
+        """Per-module totals, highest emissions first (added up in C: cheap for 100k tests)."""
+        groups: dict[str, list[Totals]] = {}
         for test in self.tests:
-            bucket = sums.get(test.path)
-            if bucket is None:
-                bucket = sums[test.path] = [0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-            wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams = test.totals()
-            bucket[0] += 1
-            bucket[1] += wall
-            bucket[2] += cpu
-            bucket[3] += cpu_kwh
-            bucket[4] += ram_kwh
-            bucket[5] += gpu_kwh
-            bucket[6] += grams
-        modules = [
-            ModuleTotal(
-                path,
-                int(tests),
-                wall,
-                cpu,
-                Energy(cpu_kwh, ram_kwh, gpu_kwh),
-                grams,
+            group = groups.get(test.path)
+            if group is None:
+                group = groups[test.path] = []
+            group.append(test.totals())
+        modules = []
+        for path, group in groups.items():
+            wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams = (
+                sum(column, 0.0) for column in zip(*group, strict=True)
             )
-            for path, (tests, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams) in sums.items()
-        ]
+            modules.append(
+                ModuleTotal(path, len(group), wall, cpu, Energy(cpu_kwh, ram_kwh, gpu_kwh), grams)
+            )
         return sorted(modules, key=lambda module: -module.emissions_g)
 
     def top_tests(self, n: int) -> list[TestRecord]:
-        """The ``n`` tests with the highest emissions."""
-        return heapq.nlargest(max(n, 0), self.tests, key=lambda test: test.emissions_g)
+        """The ``n`` tests with the highest emissions (the first run first among equals)."""
+        tests = self.tests
+        grams = [test.totals()[5] for test in tests]
+        return [tests[i] for i in heapq.nlargest(max(n, 0), range(len(grams)), grams.__getitem__)]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form (with derived totals added for readers)."""

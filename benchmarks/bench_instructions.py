@@ -1,0 +1,279 @@
+"""The cost of ``--carbon`` in instructions, counted by valgrind: exact where timings are noise.
+
+On a shared machine two identical runs differ by ±10 % in time, and a 2 % overhead cannot be
+seen. The number of instructions a run executes hardly varies at all (the same run twice differs
+by a few in a billion), so here every suite runs under ``valgrind --tool=cachegrind`` at two
+sizes, with the plugin blocked (``plain``) and with ``--carbon``. For each mode,
+
+    instructions = fixed + per_test × tests
+
+is solved from the two sizes. ``per_test`` holds everything that grows with the number of tests
+(collection, the plugin's hooks, pricing every test, the summary); ``fixed`` holds start-up and
+whatever does not grow. The plugin's cost is the difference of the two modes.
+
+To turn instructions into time, the same runs are timed without valgrind: this machine's rate
+for this code is the plain run's instructions ÷ its user CPU seconds (valgrind counts user-mode
+instructions only). The plugin's system calls, whose kernel time valgrind does not count (a CPU
+clock read at each of a test's four boundaries and a read of the children's CPU at its end),
+are timed with ``timeit`` and added in full, so the time figure is, if anything, too high.
+
+Every pytest process is started with ``PYTHONHASHSEED=0`` and its own pytest cache (warmed
+first, so ``--carbon`` reads the hardware from the cache, as every run after a machine's first).
+
+Run ``python benchmarks/bench_instructions.py [--suite NAME] [--write]`` (needs valgrind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from _doc import write_section
+from bench_overhead import HERE, REPO, Suite, fetch_pypi_suite, generate_suite
+
+MODES = {"plain": ["-p", "no:carbon"], "carbon": ["--carbon"]}
+#: ``--previous SRC``: a mode running ``--carbon`` with another checkout's ``src`` first on the
+#: path (the code before a change, measured in the same run).
+PREVIOUS = "previous"
+
+#: Real suites at two sizes: (pytest arguments of the smaller, of the larger).
+SUBSETS: dict[str, tuple[list[str], list[str]]] = {
+    "more-itertools==10.5.0": (["tests/test_recipes.py"], ["tests"]),
+    "packaging==24.2": (
+        ["tests/test_structures.py", "tests/test_utils.py"],
+        ["tests/test_structures.py", "tests/test_utils.py", "tests/test_version.py"],
+    ),
+}
+
+
+@dataclass
+class Run:
+    """One pytest process: the tests it ran, instructions under valgrind, user CPU seconds."""
+
+    tests: int
+    instructions: int = 0
+    user_s: float = 0.0
+
+
+def pytest_command(suite: Suite, mode: str, args: list[str], cache: Path) -> list[str]:
+    """The pytest command line of one run (no test selection from the suite's own options)."""
+    options = [a for a in suite.args if not a.startswith("tests")]
+    mode = "carbon" if mode == PREVIOUS else mode
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-o",
+        f"cache_dir={cache}",
+        *MODES[mode],
+        *options,
+        *args,
+    ]
+
+
+def environment(suite: Suite, previous: str = "") -> dict[str, str]:
+    """The run's environment: the suite's PYTHONPATH (``previous`` first), a fixed hash seed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(
+            None,
+            [previous, suite.env.get("PYTHONPATH", ""), str(HERE), env.get("PYTHONPATH", "")],
+        )
+    )
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def count(suite: Suite, mode: str, args: list[str], cache: Path, previous: str = "") -> Run:
+    """Instructions of one run under valgrind, and the number of tests it ran."""
+    command = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        *pytest_command(suite, mode, args, cache),
+    ]
+    done = subprocess.run(
+        command, cwd=suite.path, env=environment(suite, previous), capture_output=True, text=True
+    )
+    refs = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode not in (0, 1) or refs is None:
+        raise SystemExit(f"{mode} run of {suite.name} failed:\n{done.stdout[-2000:]}")
+    return Run(tests_in(done.stdout), int(refs.group(1).replace(",", "")))
+
+
+def tests_in(output: str) -> int:
+    """How many tests a ``pytest -q`` run reported."""
+    found = re.findall(r"(\d+) (passed|failed|skipped|xfailed|xpassed|error)", output)
+    return sum(int(number) for number, _ in found)
+
+
+def user_seconds(
+    suite: Suite, mode: str, args: list[str], cache: Path, previous: str = ""
+) -> float:
+    """User CPU seconds of one run without valgrind."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    subprocess.run(
+        pytest_command(suite, mode, args, cache),
+        cwd=suite.path,
+        env=environment(suite, previous),
+        capture_output=True,
+        check=False,
+    )
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
+
+
+def syscall_us() -> float:
+    """Kernel-inclusive time of the plugin's system calls for one test, in µs."""
+    clock = timeit.repeat("f()", "from time import process_time_ns as f", number=20000, repeat=5)
+    children = timeit.repeat(
+        "f(RUSAGE_CHILDREN)",
+        "from resource import getrusage as f, RUSAGE_CHILDREN",
+        number=20000,
+        repeat=5,
+    )
+    return (4 * min(clock) + min(children)) / 20000 * 1e6
+
+
+def measure(
+    suite: Suite, sizes: tuple[list[str], list[str]], timings: int, previous: str = ""
+) -> dict[str, float]:
+    """Fixed and per-test instructions of each mode, and this machine's instruction rate."""
+    modes = [*MODES, PREVIOUS] if previous else list(MODES)
+    jobs = [(mode, size) for size in range(len(sizes)) for mode in modes]
+    runs: dict[tuple[str, int], Run] = {}
+    with tempfile.TemporaryDirectory(prefix="carbon-bench-cache-") as caches:
+
+        def one(job: tuple[str, int]) -> Run:
+            mode, size = job
+            cache = Path(caches) / f"{mode}{size}"
+            src = previous if mode == PREVIOUS else ""
+            return count(suite, mode, sizes[size], cache, src)
+
+        for mode, size in jobs:  # warm-up: each run's pytest cache, the hardware detected
+            src = previous if mode == PREVIOUS else ""
+            user_seconds(suite, mode, sizes[size], Path(caches) / f"{mode}{size}", src)
+        # Instruction counts do not depend on what else runs: the runs share the CPUs.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for job, run in zip(jobs, pool.map(one, jobs), strict=True):
+                runs[job] = run
+                print(f"  {job[0]}, {run.tests} tests counted", file=sys.stderr)
+        larger = Path(caches) / "plain1"
+        seconds = statistics.median(
+            user_seconds(suite, "plain", sizes[1], larger) for _ in range(timings)
+        )
+    figures: dict[str, float] = {}
+    for mode in modes:
+        small, large = runs[mode, 0], runs[mode, 1]
+        if small.tests >= large.tests:
+            raise SystemExit(f"{suite.name}: the two sizes ran {small.tests} and {large.tests}")
+        per_test = (large.instructions - small.instructions) / (large.tests - small.tests)
+        figures[f"{mode}_per_test"] = per_test
+        figures[f"{mode}_fixed"] = small.instructions - per_test * small.tests
+    figures["tests"] = runs["plain", 1].tests
+    figures["rate_per_us"] = runs["plain", 1].instructions / seconds / 1e6
+    return figures
+
+
+def row(name: str, figures: dict[str, float], syscalls: float) -> str:
+    """The suite's markdown row."""
+    extra = figures["carbon_per_test"] - figures["plain_per_test"]
+    before = (
+        f"{figures['previous_per_test'] - figures['plain_per_test']:+,.0f}"
+        if "previous_per_test" in figures
+        else "—"
+    )
+    fixed = figures["carbon_fixed"] - figures["plain_fixed"]
+    rate = figures["rate_per_us"]
+    per_test_us = extra / rate + syscalls
+    plain_us = figures["plain_per_test"] / rate
+    return (
+        f"| {name} | {figures['tests']:,.0f} | {figures['plain_per_test']:,.0f} "
+        f"| {extra:+,.0f} ({extra / figures['plain_per_test']:+.2%}) | {before} | {rate:,.0f} "
+        f"| {plain_us:,.0f} µs | **{per_test_us:+.1f} µs** ({per_test_us / plain_us:+.2%}) "
+        f"| {fixed / 1e6:+,.0f} M ≈ {fixed / rate / 1e6:+.3f} s |"
+    )
+
+
+HEADER = [
+    "| suite | tests | instructions a test, plain | added by `--carbon` a test "
+    "| added by the previous code | instructions a µs here | a test, plain "
+    "| added a test, with system calls | added once (start-up, fixed) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=1000, help="smaller generated suite")
+    parser.add_argument("--timings", type=int, default=3, help="native runs for the rate")
+    parser.add_argument(
+        "--suite", action="append", choices=["generated", *SUBSETS], help="default: all"
+    )
+    parser.add_argument(
+        "--previous", default="", help="another checkout's src folder, measured as a third mode"
+    )
+    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed: this benchmark counts instructions with it")
+    subprocess.run(  # as `pip install` does: no run compiles the package from source
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "src" / "pytest_carbon")], check=True
+    )
+    syscalls = syscall_us()
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.suite or ["generated", *SUBSETS]:
+            if name == "generated":
+                # Two folders, one suite: the sizes differ in tests per module, not in modules.
+                generate_suite(Path(tmp) / "small", args.tests)
+                generate_suite(Path(tmp) / "large", 3 * args.tests)
+                suite = Suite(f"generated, {args.tests:,} and {3 * args.tests:,} tests", Path(tmp))
+                sizes = (["small"], ["large"])
+            else:
+                suite = fetch_pypi_suite(name)
+                suite.name = f"{suite.name}, two sizes"
+                sizes = SUBSETS[name]
+            print(f"{suite.name}:", file=sys.stderr)
+            figures = measure(
+                suite,
+                sizes,
+                args.timings,
+                str(Path(args.previous).resolve()) if args.previous else "",
+            )
+            rows.append(row(suite.name, figures, syscalls))
+            print("\n".join([*HEADER, *rows]))
+    shown = ["<checkout of it>/src" if a == args.previous else a for a in sys.argv[1:]]
+    command = " ".join(["python benchmarks/bench_instructions.py", *shown])
+    body = "\n".join(
+        [
+            f"Measured {time.strftime('%Y-%m-%d')} with `{command}` (Python "
+            f"{sys.version.split()[0]}, valgrind's cachegrind; the plugin's system calls "
+            f"{syscalls:.1f} µs a test, timed apart). Target: at most 20 µs a test.",
+            "",
+            *HEADER,
+            *rows,
+        ]
+    )
+    if args.write:
+        write_section("instructions", "Per-test overhead in instructions", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
