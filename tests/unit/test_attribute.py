@@ -323,3 +323,36 @@ def test_pricer_uses_measured_joules_and_names_the_methods(power: PowerModel) ->
 )
 def test_outcome_of_phase_reports(reports: list[tuple[str, str, bool]], expected: str) -> None:
     assert outcome_of(reports) == expected
+
+
+def test_regular_tests_among_others_are_priced_to_the_same_figures_in_order(
+    power: PowerModel,
+) -> None:
+    """A skipped test (setup and teardown only) among regular ones: the regular runs are still
+    priced column by column, and every record matches the general path, in the order run."""
+    pricer = Pricer(Rates.from_model(power), 56.0, 0.5)
+    rows: list[tuple[str, str, float, float, float | None, float | None]] = []
+    for index in range(9):
+        phases = ("setup", "teardown") if index in (0, 4, 5) else PHASE_NAMES
+        for phase in phases:
+            rows.append(
+                (f"t{index % 2}.py::test_{index}", phase, 0.01 * (index + 1), 0.004, None, None)
+            )
+    table = spans(rows)
+    assert not is_regular(table)
+    # an interrupted test: its setup ended, its call never did
+    table = SpanTable(
+        None,
+        [*table.nodeids, "t.py::cut", "t.py::cut"],
+        table.codes + bytes([0, 1]),
+        table.clock + array("q", [10**10, 10**9, 2 * 10**10, 2 * 10**9]),
+    )
+    fast = pricer.tests([table], {"t0.py::test_4": "skipped"})
+    slow = pricer._price_any([table], {"t0.py::test_4": "skipped"})
+    assert [t.nodeid for t in fast] == [*(f"t{i % 2}.py::test_{i}" for i in range(9)), "t.py::cut"]
+    assert fast == slow
+    for a, b in zip(fast, slow, strict=True):
+        assert a.totals() == pytest.approx(b.totals(), rel=1e-12, abs=1e-30)
+    assert fast[4].outcome == "skipped"
+    assert set(fast[4].phases) == {"setup", "teardown"}
+    assert set(fast[9].phases) == {"setup"}

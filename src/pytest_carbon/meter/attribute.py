@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import accumulate, repeat
 from operator import add, itemgetter, mul, sub, truediv
 from typing import Any, Final, cast, final
 
@@ -133,11 +133,39 @@ class Pricer:
         return PhaseRecord(wall_s, cpu_s, energy, energy.total_kwh * self.g_per_kwh)
 
     def tests(self, tables: Iterable[SpanTable], outcomes: Mapping[str, str]) -> list[TestRecord]:
-        """One record per test, in the order tests first ran; a phase run twice is summed."""
+        """One record per test, in the order tests first ran; a phase run twice is summed.
+
+        Without energy counters and with every test in one place (no reruns), the tests that ran
+        their three phases once each are priced column by column, run by run of consecutive
+        such tests, and the others (skipped in setup, interrupted) one span at a time.
+        """
         tables = list(tables)
-        if all(is_regular(table) for table in tables) and _disjoint(tables):
-            return [record for table in tables for record in self._price_regular(table, outcomes)]
-        return self._price_any(tables, outcomes)
+        if any(table.energy is not None for table in tables):
+            return self._price_any(tables, outcomes)
+        layouts = [_layout(table) for table in tables]
+        firsts = [nodeid for layout in layouts for nodeid in layout.first_nodeids]
+        if len(set(firsts)) != len(firsts):  # a test in two places: add its runs up
+            return self._price_any(tables, outcomes)
+        records: list[TestRecord] = []
+        for table, layout in zip(tables, layouts, strict=True):
+            if is_regular(table):
+                records += self._price_regular(table, outcomes)
+                continue
+            clock = table.cpu_clock()
+            odd = {
+                record.nodeid: record
+                for record in self._price_any([layout.part(table, clock, layout.odd)], outcomes)
+            }
+            for kind, first, last in layout.pieces:
+                if kind:
+                    records += self._price_regular(
+                        layout.part(table, clock, [(first, last)]), outcomes
+                    )
+                else:  # a test with no span ended (only an open phase) has no record
+                    record = odd.get(table.nodeids[first] or "")
+                    if record is not None:
+                        records.append(record)
+        return records
 
     def _price_regular(self, table: SpanTable, outcomes: Mapping[str, str]) -> list[TestRecord]:
         """The tests of a :func:`is_regular` table, a test (four boundaries) at a time.
@@ -326,6 +354,57 @@ def is_regular(table: SpanTable) -> bool:
         return False
     nodeids = table.nodeids
     return nodeids[0::4] == nodeids[1::4] == nodeids[2::4]
+
+
+@final
+class _Layout:
+    """A table's tests, cut at their END boundaries into runs of regular tests (setup, call and
+    teardown once each, as :func:`is_regular`) and single other tests."""
+
+    def __init__(self, table: SpanTable) -> None:
+        codes, nodeids = table.codes, table.nodeids
+        segments = codes.split(bytes((END,)))
+        if codes.endswith(bytes((END,))):
+            segments.pop()  # nothing after the last END
+        starts = [0, *accumulate(len(segment) + 1 for segment in segments[:-1])]
+        #: The node id of each test, where it began (a stray END begins none).
+        self.first_nodeids = [
+            nodeids[start] for start, segment in zip(starts, segments, strict=True) if segment
+        ]
+        #: ``(regular, first boundary, boundary after the last)`` in the order tests ran.
+        self.pieces: list[tuple[bool, int, int]] = []
+        #: The boundary ranges of the tests that are not regular.
+        self.odd: list[tuple[int, int]] = []
+        one_run = _ONE_RUN[:3]
+        for start, segment in zip(starts, segments, strict=True):
+            if not segment:
+                continue  # a stray END: no test
+            end = start + len(segment) + 1
+            regular = (
+                segment == one_run
+                and end <= len(codes)
+                and nodeids[start] == nodeids[start + 1] == nodeids[start + 2]
+            )
+            if regular and self.pieces and self.pieces[-1][0]:
+                self.pieces[-1] = (True, self.pieces[-1][1], end)
+            else:
+                self.pieces.append((regular, start, end))
+            if not regular:
+                self.odd.append((start, min(end, len(codes))))
+
+    @staticmethod
+    def part(table: SpanTable, clock: array[int], ranges: list[tuple[int, int]]) -> SpanTable:
+        """The boundaries of ``ranges`` of ``table``, with ``clock`` (children's CPU added)."""
+        codes = b"".join(table.codes[first:last] for first, last in ranges)
+        nodeids = [nodeid for first, last in ranges for nodeid in table.nodeids[first:last]]
+        readings = array("q")
+        for first, last in ranges:
+            readings += clock[2 * first : 2 * last]
+        return SpanTable(table.worker, nodeids, codes, readings)
+
+
+def _layout(table: SpanTable) -> _Layout:
+    return _Layout(table)
 
 
 def _disjoint(tables: list[SpanTable]) -> bool:
