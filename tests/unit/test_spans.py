@@ -78,7 +78,7 @@ def test_a_phase_ends_where_the_next_begins_and_the_test_where_it_ends() -> None
     clock = table.clock
     assert clock[2 * 3] < clock[2 * 4]  # between tests: a gap, in no span
     walls = [d[2] for d in table.deltas()]
-    assert sum(walls[:3]) == (clock[6] - clock[0]) / 1e9  # a test's phases tile its time
+    assert sum(walls[:3]) == pytest.approx((clock[6] - clock[0]) / 1e9)  # phases tile the test
 
 
 def test_recorder_counts_the_cpu_of_child_processes_in_their_phase() -> None:

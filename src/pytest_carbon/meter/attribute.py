@@ -142,13 +142,25 @@ class Pricer:
         tables = list(tables)
         if any(table.energy is not None for table in tables):
             return self._price_any(tables, outcomes)
-        layouts = [_layout(table) for table in tables]
-        firsts = [nodeid for layout in layouts for nodeid in layout.first_nodeids]
+        regular = [is_regular(table) for table in tables]
+        if all(regular):
+            if not _disjoint(tables):  # a test in two places: add its runs up
+                return self._price_any(tables, outcomes)
+            return [record for table in tables for record in self._price_regular(table, outcomes)]
+        layouts = [
+            None if simple else _Layout(table)
+            for table, simple in zip(tables, regular, strict=True)
+        ]
+        firsts = [
+            nodeid
+            for table, layout in zip(tables, layouts, strict=True)
+            for nodeid in (table.nodeids[0::4] if layout is None else layout.first_nodeids)
+        ]
         if len(set(firsts)) != len(firsts):  # a test in two places: add its runs up
             return self._price_any(tables, outcomes)
         records: list[TestRecord] = []
         for table, layout in zip(tables, layouts, strict=True):
-            if is_regular(table):
+            if layout is None:
                 records += self._price_regular(table, outcomes)
                 continue
             clock = table.cpu_clock()
@@ -401,10 +413,6 @@ class _Layout:
         for first, last in ranges:
             readings += clock[2 * first : 2 * last]
         return SpanTable(table.worker, nodeids, codes, readings)
-
-
-def _layout(table: SpanTable) -> _Layout:
-    return _Layout(table)
 
 
 def _disjoint(tables: list[SpanTable]) -> bool:
