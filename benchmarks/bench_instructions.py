@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _doc import write_section
-from bench_overhead import HERE, REPO, Suite, fetch_pypi_suite, generate_suite
+from bench_overhead import REPO, Suite, fetch_pypi_suite, generate_suite, suite_environment
 
 MODES = {"plain": ["-p", "no:carbon"], "carbon": ["--carbon"]}
 #: ``--previous SRC``: a mode running ``--carbon`` with another checkout's ``src`` first on the
@@ -88,13 +88,7 @@ def pytest_command(suite: Suite, mode: str, args: list[str], cache: Path) -> lis
 
 def environment(suite: Suite, previous: str = "") -> dict[str, str]:
     """The run's environment: the suite's PYTHONPATH (``previous`` first), a fixed hash seed."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(
-            None,
-            [previous, suite.env.get("PYTHONPATH", ""), str(HERE), env.get("PYTHONPATH", "")],
-        )
-    )
+    env = suite_environment(suite, previous)
     env["PYTHONHASHSEED"] = "0"
     return env
 

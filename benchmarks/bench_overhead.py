@@ -130,13 +130,20 @@ def fetch_pypi_suite(spec: str) -> Suite:
     return Suite(f"{name} {version} (PyPI sdist)", target, args, env)
 
 
+def suite_environment(suite: Suite, first: str = "") -> dict[str, str]:
+    """This process's environment with the suite's PYTHONPATH and the benchmarks' folder (and
+    ``first`` before them, when given)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [first, suite.env.get("PYTHONPATH", ""), str(HERE), env.get("PYTHONPATH", "")])
+    )
+    return env
+
+
 def run_once(suite: Suite, mode: str, extra: list[str], cache_dir: Path) -> dict[str, float]:
     """One pytest process; the probe's timings (each mode has pytest's cache, in its own folder)."""
     probe = Path(tempfile.mkstemp(suffix=".json")[1])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [suite.env.get("PYTHONPATH", ""), str(HERE), env.get("PYTHONPATH", "")])
-    )
+    env = suite_environment(suite)
     env["CARBON_BENCH_PROBE"] = str(probe)
     env["CARBON_BENCH_LAUNCH"] = repr(time.time())
     command = [

@@ -168,8 +168,8 @@ class Pricer:
                 record.nodeid: record
                 for record in self._price_any([layout.part(table, clock, layout.odd)], outcomes)
             }
-            for kind, first, last in layout.pieces:
-                if kind:
+            for regular_run, first, last in layout.pieces:
+                if regular_run:
                     records += self._price_regular(
                         layout.part(table, clock, [(first, last)]), outcomes
                     )

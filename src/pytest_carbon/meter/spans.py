@@ -281,10 +281,12 @@ class PhaseRecorder:
 
     def _add_energy(self) -> None:
         assert self._energy is not None
+        self._energy += self._pack(*self._energy_reading())
+
+    def _energy_reading(self) -> tuple[int, int]:
+        """RAPL µJ and GPU mJ now, :data:`UNKNOWN` where a counter gave no value."""
         rapl, gpu = self.counters.read_energy()
-        self._energy += self._pack(
-            UNKNOWN if rapl is None else rapl, UNKNOWN if gpu is None else gpu
-        )
+        return UNKNOWN if rapl is None else rapl, UNKNOWN if gpu is None else gpu
 
     def table(self) -> SpanTable:
         """Every boundary so far (a snapshot)."""
@@ -326,8 +328,7 @@ class PhaseRecorder:
         if until_now and codes and codes[-1] != END:
             clock.extend((perf_counter_ns(), process_time_ns()))
             if energy is not None:
-                rapl, gpu = self.counters.read_energy()
-                energy.extend((UNKNOWN if rapl is None else rapl, UNKNOWN if gpu is None else gpu))
+                energy.extend(self._energy_reading())
             usage = children_usage()
             children_ns = round((usage.ru_utime + usage.ru_stime - self._children_s) * 1e9)
             if children_ns > 0:
