@@ -228,12 +228,9 @@ class MeasuredTest(TestRecord):
         if figures is None:
             built: dict[str, PhaseRecord] = _PHASES_SLOT.__get__(self)
             return built
-        step = FIGURES_PER_PHASE
         built = {
             name: PhaseRecord(wall, cpu, Energy(cpu_kwh, ram_kwh, gpu_kwh), grams)
-            for name, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams in (
-                figures[at : at + step] for at in range(0, len(figures), step)
-            )
+            for name, wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams in self.phase_figures()
         }
         self.phases = built
         return built
