@@ -88,6 +88,19 @@ def test_bad_files_name_the_file(tmp_path: Path, text: str, message: str) -> Non
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("newline", [b"\r", b"\r\n", b"\n"])
+def test_a_syntax_error_names_a_line_the_file_has(tmp_path: Path, newline: bytes) -> None:
+    """Lines are counted as JSON counts them: a lone carriage return breaks no line."""
+    from pytest_carbon.matrix.history import read_json
+
+    path = tmp_path / "bad.json"
+    path.write_bytes(newline * 2)
+    for load in (load_report, read_json):
+        with pytest.raises(InputError, match="malformed JSON") as info:
+            load(path)
+        assert info.value.line == 1 + 2 * newline.count(b"\n")
+
+
 def test_wrong_field_types_are_located(sample_report: SessionReport) -> None:
     data = sample_report.to_dict()
     data["tests"][1]["phases"]["call"]["wall_s"] = "fast"

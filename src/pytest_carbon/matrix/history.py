@@ -323,7 +323,8 @@ def load_json_file(path: Path, *, with_tests: bool = True) -> list[JobResult]:
 def read_json(path: Path) -> Any:
     """Parse a JSON file, raising InputError with the line of a syntax error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # Decoded without newline translation: lines as JSON counts them (a "\r" is none).
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise InputError(str(path), f"cannot read file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -543,7 +543,8 @@ def load_report(path: str | Path) -> SessionReport:
     """Read a JSON report written by ``--carbon-json``."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # Decoded without newline translation: lines as JSON counts them (a "\r" is none).
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
         raise InputError(name, f"cannot read report: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
