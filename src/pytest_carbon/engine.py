@@ -245,10 +245,10 @@ def assemble_report(inputs: SessionInputs) -> SessionReport:
     pricer = Pricer(rates, g, inputs.share)
     outcomes = inputs.outcomes.outcomes()
     tests = pricer.tests(inputs.spans, outcomes)
-    priced = {test.nodeid for test in tests}
-    lost = [nodeid for nodeid in outcomes if nodeid not in priced]
+    unpriced = outcomes.keys() - set(tests.column("nodeid"))
+    lost = [nodeid for nodeid in outcomes if nodeid in unpriced] if unpriced else []
     if lost:
-        tests.extend(priced_from_durations(lost, inputs.outcomes, outcomes, pricer))
+        tests = tests.plus(priced_from_durations(lost, inputs.outcomes, outcomes, pricer))
 
     answer = sidecar if isinstance(sidecar, SidecarResult) else sidecar.finish()
     warnings = list(inputs.warnings) + answer.errors + inputs.outcomes.failures[:1]

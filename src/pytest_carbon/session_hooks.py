@@ -16,7 +16,6 @@ import pytest
 
 from pytest_carbon.engine import Central, Controller, Worker
 from pytest_carbon.errors import CarbonError, CarbonWarning
-from pytest_carbon.meter.spans import CALL, SETUP, TEARDOWN
 from pytest_carbon.options import Settings
 
 if TYPE_CHECKING:
@@ -213,46 +212,34 @@ class ReportingPlugin(CarbonSessionPlugin):
 class MeasuringPlugin(CarbonSessionPlugin):
     """Adds the per-phase counter reads (central process and xdist workers).
 
-    The hot path: one plain hook at each phase boundary, four per test, each appending one
-    reading of the counters to flat arrays. A phase runs from its own start to the start of the
-    next phase of its test; the last one ends when pytest announces the test finished (see
-    docs/methodology.md).
+    The hot path: at each phase boundary, four a test, pytest calls the recorder's own mark
+    (:class:`~pytest_carbon.meter.spans.PhaseRecorder`), registered here as this plugin's hook,
+    which appends one reading of the counters to flat arrays. A phase runs from its own start to
+    the start of the next phase of its test; the last one ends when pytest announces the test
+    finished (see docs/methodology.md).
+
+    tryfirst, all four: a phase starts before any other plugin's implementation, and the test's
+    work ends at ``pytest_runtest_logfinish`` (other plugins' bookkeeping after it is not its
+    own). The call and teardown marks take no argument (pluggy then passes none): pytest runs
+    the three phases of one item in turn, so theirs is the test whose setup began last.
     """
 
     strategy: Central | Worker
+    pytest_runtest_setup: Callable[[pytest.Item], None]
+    pytest_runtest_call: Callable[[], None]
+    pytest_runtest_teardown: Callable[[], None]
+    pytest_runtest_logfinish: Callable[[], None]
 
     def __init__(
         self, config: pytest.Config, strategy: Central | Worker, budget_share: float = 1.0
     ) -> None:
         super().__init__(config, strategy)
         self.budget_share = budget_share
-        self._begin = strategy.recorder.begin
-        self._next = strategy.recorder.next
-        self._end = strategy.recorder.end
-
-    # tryfirst (all three phases): the phase starts before any other plugin's implementation.
-    # The call and teardown hooks take no argument (pluggy then passes none): pytest runs the
-    # three phases of one item in turn, so theirs is the test whose setup began last.
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """The setup phase starts."""
-        self._begin(item.nodeid, SETUP)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self) -> None:
-        """The call phase starts (and setup ends)."""
-        self._next(CALL)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self) -> None:
-        """The teardown phase starts (and the phase before it ends)."""
-        self._next(TEARDOWN)
-
-    # tryfirst: the test's work ends here; other plugins' bookkeeping after it is not its own.
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logfinish(self) -> None:
-        """The test's last phase ends: its report has been logged."""
-        self._end()
+        recorder, first = strategy.recorder, pytest.hookimpl(tryfirst=True)
+        self.pytest_runtest_setup = first(recorder.setup_starts)
+        self.pytest_runtest_call = first(recorder.call_starts)
+        self.pytest_runtest_teardown = first(recorder.teardown_starts)
+        self.pytest_runtest_logfinish = first(recorder.test_ends)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Judge budgets only when a collected test has one (no cost for suites without)."""
@@ -271,6 +258,11 @@ class MeasuringPlugin(CarbonSessionPlugin):
                 ),
             )
             self.config.pluginmanager.register(hooks, PLUGIN_NAME + "-budgets")
+
+
+#: The terminal reporter's categories whose reports never change a test's outcome (see
+#: :meth:`CentralPlugin.finish`).
+UNREAD_CATEGORIES: Final = ("", "passed", "subtests passed")
 
 
 class CentralPlugin(MeasuringPlugin):
@@ -294,13 +286,14 @@ class CentralPlugin(MeasuringPlugin):
         if self.terminal is None:  # LiveOutcomes recorded them
             return self.strategy.finish(exitstatus)
         # The "" category holds the passed setups and teardowns, which make no outcome (pytest
-        # counts no test from them either): two reports a test not to read. The passed ones
-        # are read apart, for their node ids.
+        # counts no test from them either): two reports a test not to read; "subtests passed"
+        # holds passed subtests, whose test's own report gives its outcome (a failed subtest
+        # is logged as failed). The passed ones are read apart, for their node ids.
         stats = self.terminal.stats
         logged = [
             report
             for category, kept in stats.items()
-            if category not in ("", "passed")
+            if category not in UNREAD_CATEGORIES
             for report in kept
             if isinstance(report, pytest.TestReport)
         ]

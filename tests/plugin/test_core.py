@@ -216,6 +216,52 @@ def test_outcomes_are_kept_without_the_terminal_reporter(pytester: pytest.Pytest
     assert outcomes == MIXED_OUTCOMES
 
 
+SUBTESTS = """
+import unittest
+
+class TestCases(unittest.TestCase):
+    def test_all_pass(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertGreaterEqual(i, 0)
+
+    def test_one_fails(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertLess(i, 2)
+
+def test_fixture_all_pass(subtests):
+    for i in range(3):
+        with subtests.test(i=i):
+            assert i >= 0
+
+def test_fixture_one_fails(subtests):
+    for i in range(3):
+        with subtests.test(i=i):
+            assert i < 2
+"""
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-v"], ["-q"]])
+def test_subtests_leave_the_outcome_to_their_test(
+    pytester: pytest.Pytester, verbosity: list[str]
+) -> None:
+    """Passed subtests (the ``subtests passed`` category unless the verbosity is the default)
+    are not read; a failed one fails its test."""
+    if not hasattr(pytest, "Subtests"):  # pytest < 9: no built-in subtests
+        pytest.skip("this pytest has no built-in subtests")
+    pytester.makepyfile(test_sub=SUBTESTS)
+    result = pytester.runpytest("--carbon", "--carbon-json=carbon.json", *verbosity)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = {t.nodeid.split("::")[-1]: t.outcome for t in read_report(pytester).tests}
+    assert outcomes == {
+        "test_all_pass": "passed",
+        "test_one_fails": "failed",
+        "test_fixture_all_pass": "passed",
+        "test_fixture_one_fails": "failed",
+    }
+
+
 def test_unwritable_report_path_does_not_change_the_outcome(pytester: pytest.Pytester) -> None:
     pytester.mkdir("out")
     pytester.makepyfile(

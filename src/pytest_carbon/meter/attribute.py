@@ -35,7 +35,9 @@ from pytest_carbon.report.model import (
     PhaseFigures,
     PhaseRecord,
     PowerModel,
+    TestColumns,
     TestRecord,
+    TestTable,
     energy_of_tests,
 )
 
@@ -132,21 +134,22 @@ class Pricer:
         energy = span_energy(wall_s, cpu_s, rapl_j, gpu_j, self.rates, self.share)
         return PhaseRecord(wall_s, cpu_s, energy, energy.total_kwh * self.g_per_kwh)
 
-    def tests(self, tables: Iterable[SpanTable], outcomes: Mapping[str, str]) -> list[TestRecord]:
-        """One record per test, in the order tests first ran; a phase run twice is summed.
+    def tests(self, tables: Iterable[SpanTable], outcomes: Mapping[str, str]) -> TestTable:
+        """Every test, in the order tests first ran; a phase run twice is summed.
 
         Without energy counters and with every test in one place (no reruns), the tests that ran
         their three phases once each are priced column by column, run by run of consecutive
-        such tests, and the others (skipped in setup, interrupted) one span at a time.
+        such tests (:class:`~pytest_carbon.report.model.TestColumns`), and the others (skipped
+        in setup, interrupted) one span at a time.
         """
         tables = list(tables)
         if any(table.energy is not None for table in tables):
-            return self._price_any(tables, outcomes)
+            return TestTable([self._price_any(tables, outcomes)])
         regular = [is_regular(table) for table in tables]
         if all(regular):
             if not _disjoint(tables):  # a test in two places: add its runs up
-                return self._price_any(tables, outcomes)
-            return [record for table in tables for record in self._price_regular(table, outcomes)]
+                return TestTable([self._price_any(tables, outcomes)])
+            return TestTable(self._price_regular(table, outcomes) for table in tables)
         layouts = [
             None if simple else _Layout(table)
             for table, simple in zip(tables, regular, strict=True)
@@ -157,11 +160,11 @@ class Pricer:
             for nodeid in (table.nodeids[0::4] if layout is None else layout.first_nodeids)
         ]
         if len(set(firsts)) != len(firsts):  # a test in two places: add its runs up
-            return self._price_any(tables, outcomes)
-        records: list[TestRecord] = []
+            return TestTable([self._price_any(tables, outcomes)])
+        parts: list[TestColumns | list[TestRecord]] = []
         for table, layout in zip(tables, layouts, strict=True):
             if layout is None:
-                records += self._price_regular(table, outcomes)
+                parts.append(self._price_regular(table, outcomes))
                 continue
             clock = table.cpu_clock()
             odd = {
@@ -170,70 +173,53 @@ class Pricer:
             }
             for regular_run, first, last in layout.pieces:
                 if regular_run:
-                    records += self._price_regular(
-                        layout.part(table, clock, [(first, last)]), outcomes
+                    parts.append(
+                        self._price_regular(layout.part(table, clock, [(first, last)]), outcomes)
                     )
-                else:  # a test with no span ended (only an open phase) has no record
-                    record = odd.get(table.nodeids[first] or "")
-                    if record is not None:
-                        records.append(record)
-        return records
+                    continue
+                record = odd.get(table.nodeids[first] or "")
+                if record is None:  # a test with no span ended (only an open phase): no record
+                    continue
+                if parts and isinstance(parts[-1], list):
+                    parts[-1].append(record)
+                else:
+                    parts.append([record])
+        return TestTable(parts)
 
-    def _price_regular(self, table: SpanTable, outcomes: Mapping[str, str]) -> list[TestRecord]:
+    def _price_regular(self, table: SpanTable, outcomes: Mapping[str, str]) -> TestColumns:
         """The tests of a :func:`is_regular` table, a test (four boundaries) at a time.
 
         A test's totals are the model applied to its whole span, from its setup's boundary to
-        its end (the model is linear in wall and CPU time, so they are the sums of its phases up
-        to rounding). Its phases are priced only if something reads them
-        (:class:`RegularFigures`).
+        its end, with the model's constants folded together (the model is linear in wall and CPU
+        time, so they are the sums of its phases up to rounding). Its phases are priced only if
+        something reads them (:class:`RegularFigures`).
         """
         rates, share, g = self.rates, self.share, self.g_per_kwh
-        active, base, ram = rates.cpu_active_w, rates.cpu_base_w, rates.ram_w
-        scale = rates.pue / J_PER_KWH
+        scale = rates.pue / J_PER_KWH / 1e9  # kWh of a watt for a nanosecond
+        per_cpu_ns = rates.cpu_active_w * scale
+        per_wall_ns = rates.cpu_base_w * share * scale
+        ram_per_wall_ns = rates.ram_w * share * scale
         clock = table.cpu_clock()
         nodeids = cast(list[str], table.nodeids[0::4])  # a regular table's setups: never END
-        # Column by column, in C (map with operators runs no Python code per test), each
-        # operation in the order the model's formula has it, so every figure is the same as
-        # span_energy gives for the test's whole span.
-        wall = list(map(truediv, map(sub, clock[6::8], clock[0::8]), repeat(1e9)))
-        cpu = list(
-            map(truediv, map(max, map(sub, clock[7::8], clock[1::8]), repeat(0)), repeat(1e9))
-        )
+        # Column by column, in C: map with operators runs no Python code per test.
+        wall_ns = list(map(sub, clock[6::8], clock[0::8]))
+        cpu_ns = list(map(max, map(sub, clock[7::8], clock[1::8]), repeat(0)))
+        wall = list(map(truediv, wall_ns, repeat(1e9)))
+        cpu = list(map(truediv, cpu_ns, repeat(1e9)))
         cpu_kwh = list(
-            map(
-                mul,
-                map(
-                    add,
-                    map(mul, repeat(active), cpu),
-                    map(mul, map(mul, repeat(base), wall), repeat(share)),
-                ),
-                repeat(scale),
-            )
+            map(add, map(mul, repeat(per_cpu_ns), cpu_ns), map(mul, repeat(per_wall_ns), wall_ns))
         )
-        ram_kwh = list(
-            map(mul, map(mul, map(mul, repeat(ram), wall), repeat(share)), repeat(scale))
+        ram_kwh = list(map(mul, repeat(ram_per_wall_ns), wall_ns))
+        grams = list(map(mul, map(add, cpu_kwh, ram_kwh), repeat(g)))
+        return TestColumns(
+            nodeids,
+            list(map(itemgetter(0), map(str.partition, nodeids, repeat("::")))),
+            list(map(outcomes.get, nodeids, repeat("unknown"))),
+            METHOD_MODEL,
+            table.worker,
+            (wall, cpu, cpu_kwh, ram_kwh, [0.0] * len(nodeids), grams),
+            RegularFigures(self, clock),
         )
-        grams = map(mul, map(add, cpu_kwh, ram_kwh), repeat(g))
-        totals = zip(wall, cpu, cpu_kwh, ram_kwh, repeat(0.0), grams)
-        paths = map(itemgetter(0), map(str.partition, nodeids, repeat("::")))
-        found = map(outcomes.get, nodeids, repeat("unknown"))
-        source, worker = RegularFigures(self, clock), table.worker
-        return [
-            MeasuredTest(
-                nodeid,
-                path,
-                outcome,
-                METHOD_MODEL,
-                None,
-                worker,
-                totals=test_totals,
-                source=source,
-                at=at,
-            )
-            for nodeid, path, outcome, test_totals, at in zip(
-                nodeids, paths, found, totals, range(0, len(clock), 8), strict=True
-            )
-        ]
 
     def _price_any(self, tables: list[SpanTable], outcomes: Mapping[str, str]) -> list[TestRecord]:
         """The tests of any tables: reruns, missing phases, energy counters, one span at a time."""
@@ -335,13 +321,13 @@ class RegularFigures:
         self.clock = clock
 
     def figures(self, at: int) -> tuple[Any, ...]:
-        """The flat figures (:data:`PhaseFigures` of setup, call, teardown) of the test whose
-        readings start at ``clock[at]``."""
+        """The flat figures (:data:`PhaseFigures` of setup, call, teardown) of the table's
+        ``at``-th test."""
         rates, share, g = self.pricer.rates, self.pricer.share, self.pricer.g_per_kwh
         active, base, ram = rates.cpu_active_w, rates.cpu_base_w, rates.ram_w
         scale = rates.pue / J_PER_KWH
         gpu = 0.0 * scale
-        readings = self.clock[at : at + 8]
+        readings = self.clock[8 * at : 8 * at + 8]
         figures: list[Any] = []
         for name, index in (("setup", 0), ("call", 2), ("teardown", 4)):
             wall_start, cpu_start, wall_end, cpu_end = readings[index : index + 4]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from struct import Struct
 from time import perf_counter_ns, process_time_ns
@@ -215,6 +215,11 @@ class PhaseRecorder:
     when there are any) packed into a ``bytearray``, a node id and a code: four a test, nothing
     between tests, and no span is built until the session is priced.
 
+    The same four marks, shaped as pytest's hooks, are :attr:`setup_starts` (``item``),
+    :attr:`call_starts`, :attr:`teardown_starts` and :attr:`test_ends`: functions made for this
+    recorder, so that pytest calls them directly (pluggy passes an implementation only the
+    arguments it names) and each boundary costs one Python call.
+
     The CPU time of ended child processes is read once a test, at its end: it only changes
     when a child is waited for (see :attr:`SpanTable.reaped`). A child reaped between two tests
     counts in the next one.
@@ -230,58 +235,89 @@ class PhaseRecorder:
         self._reaped: list[tuple[int, int]] = []
         usage = children_usage()
         self._children_s = usage.ru_utime + usage.ru_stime
-        self._nodeid = ""  # the test whose phase began last
-        # Bound once: the hot path looks nothing up.
-        self._pack = _PAIR.pack
-        self._add_clock = self._clock.extend
-        self._add_nodeid = self._nodeids.append
-        self._add_code = self._codes.append
-        if self._energy is not None:
-            self.begin = self._begin_with_energy  # type: ignore[method-assign]
-            self.next = self._next_with_energy  # type: ignore[method-assign]
+        self._marks()
 
-    def begin(self, nodeid: str, phase: int) -> None:
-        """``phase`` (:data:`SETUP`, :data:`CALL`, :data:`TEARDOWN`) of ``nodeid`` starts now."""
-        self._nodeid = nodeid
-        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
-        self._add_nodeid(nodeid)
-        self._add_code(phase)
+    def _marks(self) -> None:
+        """Make the functions that mark boundaries (closures: the hot path looks nothing up)."""
+        pack, add_clock, add_nodeid = _PAIR.pack, self._clock.extend, self._nodeids.append
+        codes, add_code, energy = self._codes, self._codes.append, self._energy
+        current = ""  # the test whose phase began last
 
-    def next(self, phase: int) -> None:
-        """``phase`` of the test whose phase began last starts now."""
-        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
-        self._add_nodeid(self._nodeid)
-        self._add_code(phase)
+        if energy is None:
 
-    def _begin_with_energy(self, nodeid: str, phase: int) -> None:
-        self._nodeid = nodeid
-        self._next_with_energy(phase)
+            def setup_starts(item: Any) -> None:
+                nonlocal current
+                current = item.nodeid
+                add_clock(pack(perf_counter_ns(), process_time_ns()))
+                add_nodeid(current)
+                add_code(SETUP)
 
-    def _next_with_energy(self, phase: int) -> None:
-        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
-        self._add_energy()
-        self._add_nodeid(self._nodeid)
-        self._add_code(phase)
+            def call_starts() -> None:
+                add_clock(pack(perf_counter_ns(), process_time_ns()))
+                add_nodeid(current)
+                add_code(CALL)
 
-    def end(self) -> None:
-        """The test's last phase ends now; nothing happens when no phase is open."""
-        codes = self._codes
-        if not codes or codes[-1] == END:
-            return
-        self._add_clock(self._pack(perf_counter_ns(), process_time_ns()))
-        if self._energy is not None:
-            self._add_energy()
-        self._add_nodeid(None)
-        codes.append(END)
-        usage = children_usage()
-        children = usage.ru_utime + usage.ru_stime
-        if children != self._children_s:  # rare: a child process was reaped
-            self._reaped.append((len(codes) - 1, round((children - self._children_s) * 1e9)))
-            self._children_s = children
+            def teardown_starts() -> None:
+                add_clock(pack(perf_counter_ns(), process_time_ns()))
+                add_nodeid(current)
+                add_code(TEARDOWN)
 
-    def _add_energy(self) -> None:
-        assert self._energy is not None
-        self._energy += self._pack(*self._energy_reading())
+            def next_phase(phase: int) -> None:
+                add_clock(pack(perf_counter_ns(), process_time_ns()))
+                add_nodeid(current)
+                add_code(phase)
+
+        else:
+            add_energy, reading = energy.extend, self._energy_reading
+
+            def next_phase(phase: int) -> None:
+                add_clock(pack(perf_counter_ns(), process_time_ns()))
+                add_energy(pack(*reading()))
+                add_nodeid(current)
+                add_code(phase)
+
+            def setup_starts(item: Any) -> None:
+                nonlocal current
+                current = item.nodeid
+                next_phase(SETUP)
+
+            def call_starts() -> None:
+                next_phase(CALL)
+
+            def teardown_starts() -> None:
+                next_phase(TEARDOWN)
+
+        def begin(nodeid: str, phase: int) -> None:
+            nonlocal current
+            current = nodeid
+            next_phase(phase)
+
+        def test_ends() -> None:
+            if not codes or codes[-1] == END:  # no phase open
+                return
+            add_clock(pack(perf_counter_ns(), process_time_ns()))
+            if energy is not None:
+                energy.extend(pack(*self._energy_reading()))
+            add_nodeid(None)
+            add_code(END)
+            usage = children_usage()
+            children = usage.ru_utime + usage.ru_stime
+            if children != self._children_s:  # rare: a child process was reaped
+                self._reaped.append((len(codes) - 1, round((children - self._children_s) * 1e9)))
+                self._children_s = children
+
+        #: ``phase`` (:data:`SETUP`, :data:`CALL`, :data:`TEARDOWN`) of ``nodeid`` starts now.
+        self.begin: Callable[[str, int], None] = begin
+        #: ``phase`` of the test whose phase began last starts now.
+        self.next: Callable[[int], None] = next_phase
+        #: The test's last phase ends now; nothing happens when no phase is open.
+        self.end: Callable[[], None] = test_ends
+        #: The marks shaped as pytest's ``pytest_runtest_setup``, ``_call``, ``_teardown`` and
+        #: ``_logfinish`` hooks.
+        self.setup_starts: Callable[[Any], None] = setup_starts
+        self.call_starts: Callable[[], None] = call_starts
+        self.teardown_starts: Callable[[], None] = teardown_starts
+        self.test_ends: Callable[[], None] = test_ends
 
     def _energy_reading(self) -> tuple[int, int]:
         """RAPL µJ and GPU mJ now, :data:`UNKNOWN` where a counter gave no value."""

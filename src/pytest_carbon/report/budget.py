@@ -20,7 +20,7 @@ from pytest_carbon.meter.counters import usable_vcpus
 from pytest_carbon.meter.intensity import resolve_intensity
 from pytest_carbon.meter.power import Overrides, build_power_model, runs_in_vm
 from pytest_carbon.options import Settings
-from pytest_carbon.report.model import Energy, SessionReport, TestRecord
+from pytest_carbon.report.model import Energy, SessionReport, TestRecord, TestTable
 from pytest_carbon.report.units import format_energy, format_mass
 
 MARKER: Final = "carbon_budget"
@@ -182,10 +182,10 @@ def apply_budgets(report: SessionReport, budgets: Mapping[str, Mapping[str, Any]
     results = BudgetResults()
     if not budgets:
         return results
-    for test in report.tests:
-        entry = budgets.get(test.nodeid)
-        if not entry:
-            continue
+    tests = TestTable.of(report.tests)
+    budgeted = [at for at, nodeid in enumerate(tests.column("nodeid")) if budgets.get(nodeid)]
+    for test in map(tests.__getitem__, budgeted):  # no record built for the others
+        entry = budgets[test.nodeid]
         limits = {str(k): float(v) for k, v in dict(entry.get("limits") or {}).items()}
         test.budget = limits
         message = over_budget(limits, *spent_by(test))

@@ -6,14 +6,18 @@ The JSON form carries ``schema_version``; :func:`load_report` refuses versions i
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
-import heapq
 import json
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, chain, compress, groupby, repeat
+from operator import attrgetter, eq, ge, itemgetter, methodcaller
 from pathlib import Path
-from typing import Any, Protocol, Union, final, get_args, get_origin, get_type_hints
+from typing import Any, Protocol, Union, final, get_args, get_origin, get_type_hints, overload
 
 from pytest_carbon.errors import InputError
 
@@ -309,13 +313,192 @@ def _fields_of(test: TestRecord) -> tuple[Any, ...]:
     )
 
 
+#: Positions in :data:`Totals`.
+WALL, CPU, CPU_KWH, RAM_KWH, GPU_KWH, GRAMS = range(6)
+
+
+@final
+class TestColumns:
+    """Tests priced column by column: each figure a list with one entry a test.
+
+    A session of 100,000 tests needs their sums, the top few and the per-module totals, which
+    are added up over these lists in C; a test's record (a :class:`MeasuredTest`, its phases
+    computed by ``source``) is built only when something reads it, and then kept. The columns
+    hold the figures and outcomes as priced.
+    """
+
+    __test__ = False  # not a pytest test class
+    __slots__ = ("nodeids", "paths", "outcomes", "method", "worker", "totals", "source", "_built")
+
+    def __init__(
+        self,
+        nodeids: list[str],
+        paths: list[str],
+        outcomes: list[str],
+        method: str,
+        worker: str | None,
+        totals: Sequence[list[float]],
+        source: FigureSource,
+    ) -> None:
+        columns: list[Sequence[Any]] = [paths, outcomes, *totals]
+        if len(totals) != GRAMS + 1 or any(len(column) != len(nodeids) for column in columns):
+            raise ValueError("every column needs one entry a test, and six figures")
+        self.nodeids = nodeids
+        self.paths = paths
+        self.outcomes = outcomes
+        self.method = method
+        self.worker = worker
+        self.totals = tuple(totals)
+        self.source = source
+        self._built: list[MeasuredTest | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.nodeids)
+
+    def record(self, index: int) -> MeasuredTest:
+        """The record of the ``index``-th test (built on first use, then the same object)."""
+        built = self._built
+        if built is None:
+            built = self._built = [None] * len(self.nodeids)
+        record = built[index]
+        if record is None:
+            record = built[index] = MeasuredTest(
+                self.nodeids[index],
+                self.paths[index],
+                self.outcomes[index],
+                self.method,
+                None,
+                self.worker,
+                totals=tuple(column[index] for column in self.totals),  # type: ignore[arg-type]
+                source=self.source,
+                at=index,
+            )
+        return record
+
+    def column(self, name: str) -> Iterable[Any]:
+        """One field of every test: ``nodeid``, ``path``, ``outcome``, ``method`` or ``worker``."""
+        if name in ("method", "worker"):
+            return repeat(getattr(self, name), len(self.nodeids))
+        columns = {"nodeid": self.nodeids, "path": self.paths, "outcome": self.outcomes}
+        return columns[name]
+
+
+@final
+class TestTable(Sequence[TestRecord]):
+    """A report's tests, in the order they ran: parts of records and of :class:`TestColumns`.
+
+    It reads as a sequence of records (those of columns are built when first read, then kept,
+    so a change to one stays); :meth:`column` and :meth:`figures` read every test's field or
+    sums without building any. Any sequence of records can be wrapped (:meth:`of`).
+    """
+
+    __test__ = False  # not a pytest test class
+    __slots__ = ("parts", "_starts")
+
+    def __init__(self, parts: Iterable[TestColumns | Sequence[TestRecord]] = ()) -> None:
+        self.parts: list[TestColumns | Sequence[TestRecord]] = [part for part in parts if len(part)]
+        self._starts = list(accumulate(map(len, self.parts), initial=0))
+
+    @classmethod
+    def of(cls, tests: Iterable[TestRecord]) -> TestTable:
+        """``tests`` as a table (itself if it is one)."""
+        if isinstance(tests, TestTable):
+            return tests
+        return cls([tests if isinstance(tests, Sequence) else list(tests)])
+
+    def plus(self, records: Sequence[TestRecord]) -> TestTable:
+        """A table of these tests followed by ``records``."""
+        return TestTable([*self.parts, records])
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    @overload
+    def __getitem__(self, index: int) -> TestRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TestRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> TestRecord | list[TestRecord]:
+        if isinstance(index, slice):
+            return [self[at] for at in range(*index.indices(len(self)))]
+        size = len(self)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("test index out of range")
+        number = bisect_right(self._starts, index) - 1
+        part, at = self.parts[number], index - self._starts[number]
+        return part.record(at) if isinstance(part, TestColumns) else part[at]
+
+    def __iter__(self) -> Iterator[TestRecord]:
+        for part in self.parts:
+            if isinstance(part, TestColumns):
+                yield from map(part.record, range(len(part)))
+            else:
+                yield from part
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(map(eq, self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable records, like a list's
+
+    def __repr__(self) -> str:
+        return f"TestTable({len(self)} tests in {len(self.parts)} part(s))"
+
+    def column(self, name: str) -> Iterator[Any]:
+        """One field of every test, in order: ``nodeid``, ``path``, ``outcome``, ``method``,
+        ``worker`` (columns as priced, records as they are now)."""
+        return chain.from_iterable(
+            part.column(name) if isinstance(part, TestColumns) else map(attrgetter(name), part)
+            for part in self.parts
+        )
+
+    def figures(self) -> tuple[list[float], ...]:
+        """Every test's :data:`Totals`, as six lists (indexed by :data:`WALL` … :data:`GRAMS`)."""
+        columns: list[Sequence[list[float]]] = []
+        for part in self.parts:
+            if isinstance(part, TestColumns):
+                columns.append(part.totals)
+            else:
+                totals = list(map(methodcaller("totals"), part))
+                columns.append([list(map(itemgetter(at), totals)) for at in range(GRAMS + 1)])
+        if len(columns) == 1:
+            return tuple(columns[0])
+        return tuple(
+            list(chain.from_iterable(part[at] for part in columns)) for at in range(GRAMS + 1)
+        )
+
+
+def _modules(paths: list[str]) -> list[tuple[str, tuple[slice, ...] | list[int]]]:
+    """Each module's tests, in the order modules first ran: the runs of consecutive tests it
+    ran in (as pytest runs them; one a worker under xdist), or, when modules are interleaved
+    (tests run in a random order), their positions in order."""
+    runs: dict[str, list[slice]] = {}
+    start = count = 0
+    for path, group in groupby(paths):
+        end = start + len(list(group))
+        known = runs.get(path)
+        if known is None:
+            runs[path] = [slice(start, end)]
+        else:
+            known.append(slice(start, end))
+        start, count = end, count + 1
+    if count <= 64 + len(paths) // 8:
+        return [(path, tuple(slices)) for path, slices in runs.items()]
+    order = sorted(range(len(paths)), key=paths.__getitem__)  # stable: in the order they ran
+    grouped = {path: list(group) for path, group in groupby(order, key=paths.__getitem__)}
+    return [(path, grouped[path]) for path in runs]
+
+
 def energy_of_tests(tests: Iterable[TestRecord]) -> Energy:
     """The energy of ``tests``, added up test by test (in C: cheap for 100k tests)."""
-    totals = [test.totals() for test in tests]
-    if not totals:
-        return Energy()
-    _, _, cpu, ram, gpu, _ = zip(*totals, strict=True)
-    return Energy(sum(cpu, 0.0), sum(ram, 0.0), sum(gpu, 0.0))
+    figures = TestTable.of(tests).figures()
+    return Energy(
+        sum(figures[CPU_KWH], 0.0), sum(figures[RAM_KWH], 0.0), sum(figures[GPU_KWH], 0.0)
+    )
 
 
 @dataclass
@@ -418,7 +601,7 @@ class SessionReport:
     emissions_g: float
     unattributed: Energy
     unattributed_emissions_g: float
-    tests: list[TestRecord] = field(default_factory=list)
+    tests: Sequence[TestRecord] = field(default_factory=list)
     workers: list[WorkerRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     codecarbon_estimate: dict[str, float] | None = None
@@ -439,35 +622,54 @@ class SessionReport:
         return energy_of_tests(self.tests)
 
     def outcome_counts(self) -> dict[str, int]:
-        """How many tests ended in each outcome."""
-        counts: dict[str, int] = {}
-        for test in self.tests:
-            counts[test.outcome] = counts.get(test.outcome, 0) + 1
-        return counts
+        """How many tests ended in each outcome (in the order outcomes first occur)."""
+        return dict(Counter(TestTable.of(self.tests).column("outcome")))
+
+    def methods(self) -> set[str]:
+        """The methods that produced the tests' figures."""
+        return set(TestTable.of(self.tests).column("method"))
 
     def by_module(self) -> list[ModuleTotal]:
-        """Per-module totals, highest emissions first (added up in C: cheap for 100k tests)."""
-        groups: dict[str, list[Totals]] = {}
-        for test in self.tests:
-            group = groups.get(test.path)
-            if group is None:
-                group = groups[test.path] = []
-            group.append(test.totals())
+        """Per-module totals, highest emissions first (added up in C: cheap for 100k tests).
+
+        A module's figures are added in the order its tests ran, whether they ran one after the
+        other or not; among equal emissions, the module that ran first comes first.
+        """
+        table = TestTable.of(self.tests)
+        figures = table.figures()
         modules = []
-        for path, group in groups.items():
-            wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams = (
-                sum(column, 0.0) for column in zip(*group, strict=True)
-            )
+        for path, tests in _modules(list(table.column("path"))):
+            if isinstance(tests, list):  # positions
+                count = len(tests)
+                sums = [sum(map(column.__getitem__, tests), 0.0) for column in figures]
+            else:  # runs
+                count = sum(run.stop - run.start for run in tests)
+                sums = [
+                    sum(chain.from_iterable(column[run] for run in tests), 0.0)
+                    for column in figures
+                ]
+            wall, cpu, cpu_kwh, ram_kwh, gpu_kwh, grams = sums
             modules.append(
-                ModuleTotal(path, len(group), wall, cpu, Energy(cpu_kwh, ram_kwh, gpu_kwh), grams)
+                ModuleTotal(path, count, wall, cpu, Energy(cpu_kwh, ram_kwh, gpu_kwh), grams)
             )
         return sorted(modules, key=lambda module: -module.emissions_g)
 
     def top_tests(self, n: int) -> list[TestRecord]:
-        """The ``n`` tests with the highest emissions (the first run first among equals)."""
-        tests = self.tests
-        grams = [test.totals()[5] for test in tests]
-        return [tests[i] for i in heapq.nlargest(max(n, 0), range(len(grams)), grams.__getitem__)]
+        """The ``n`` tests with the highest emissions (the first run first among equals).
+
+        Found in C: the ``n``-th highest figure is the cut, and only the tests at or above it
+        are ordered (a stable sort keeps the first run first among equals).
+        """
+        table = TestTable.of(self.tests)
+        grams = table.figures()[GRAMS]
+        if n <= 0 or not grams:
+            return []
+        chosen: Iterable[int] = range(len(grams))
+        if n < len(grams):
+            cut = sorted(grams, reverse=True)[n - 1]
+            chosen = compress(chosen, map(ge, grams, repeat(cut)))
+        best = sorted(chosen, key=grams.__getitem__, reverse=True)[:n]
+        return list(map(table.__getitem__, best))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form (with derived totals added for readers)."""
@@ -625,7 +827,7 @@ def _build(kind: Any, value: Any) -> Any:
             return _build(option, value)
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
         return _build_dataclass(kind, value)
-    if origin is list:
+    if origin in (list, collections.abc.Sequence):
         if not isinstance(value, list):
             raise _refused("a list", value)
         (item,) = get_args(kind)
@@ -740,7 +942,7 @@ def _schema_of(kind: Any, definitions: dict[str, Any]) -> dict[str, Any]:
                 ],
             }
         return {"$ref": f"#/$defs/{name}"}
-    if origin is list:
+    if origin in (list, collections.abc.Sequence):
         return {"type": "array", "items": _schema_of(get_args(kind)[0], definitions)}
     if origin is dict:
         values = _schema_of(get_args(kind)[1], definitions)

@@ -145,7 +145,7 @@ def top_tests_table(
 def top_tests_cells(report: SessionReport, top: int, width: int) -> Cells:
     """The cells of :func:`top_tests_table`."""
     wide = width >= 110
-    mixed = len({test.method for test in report.tests}) > 1
+    mixed = len(report.methods()) > 1
     columns = [("test", "left"), ("outcome", "left")]
     if wide:
         columns += [("wall", "right"), ("CPU", "right")]
