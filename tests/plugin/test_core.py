@@ -208,6 +208,32 @@ def test_a_phase_runs_until_the_next_begins_and_a_test_until_it_is_finished(
     assert test.wall_s < 0.35
 
 
+def test_other_plugins_phase_hooks_run_inside_the_phase(pytester: pytest.Pytester) -> None:
+    """The marks run first (tryfirst): a conftest's setup, call and teardown hooks, which pytest
+    would otherwise call before a plugin registered earlier, are in their phase."""
+    pytester.makeconftest(
+        """
+        import time
+
+        def pytest_runtest_setup(item):
+            time.sleep(0.2)
+
+        def pytest_runtest_call(item):
+            time.sleep(0.3)
+
+        def pytest_runtest_teardown(item, nextitem):
+            time.sleep(0.4)
+        """
+    )
+    pytester.makepyfile(test_a="def test_a(): pass")
+    pytester.runpytest("--carbon", "--carbon-json=carbon.json").assert_outcomes(passed=1)
+    (test,) = read_report(pytester).tests
+    setup, call, teardown = (test.phases[name].wall_s for name in ("setup", "call", "teardown"))
+    assert setup >= 0.19  # else the conftest's setup ran before the setup began
+    assert 0.29 <= call < 0.69  # else the conftest's teardown ran before the teardown began
+    assert teardown >= 0.39
+
+
 def test_outcomes_are_kept_without_the_terminal_reporter(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mixed=MIXED_SUITE)
     result = pytester.runpytest("--carbon", "--carbon-json=carbon.json", "-p", "no:terminal")

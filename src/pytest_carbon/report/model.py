@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, groupby, repeat
-from operator import attrgetter, eq, ge, itemgetter, methodcaller
+from operator import attrgetter, eq, ge, itemgetter, methodcaller, ne
 from pathlib import Path
 from typing import Any, Protocol, Union, final, get_args, get_origin, get_type_hints, overload
 
@@ -476,21 +476,20 @@ def _modules(paths: list[str]) -> list[tuple[str, tuple[slice, ...] | list[int]]
     """Each module's tests, in the order modules first ran: the runs of consecutive tests it
     ran in (as pytest runs them; one a worker under xdist), or, when modules are interleaved
     (tests run in a random order), their positions in order."""
+    # Where a run of one module's tests starts: found in C, whatever the number of runs.
+    starts = list(compress(range(len(paths)), map(ne, paths, chain((None,), paths))))
+    if len(starts) > 64 + len(paths) // 8:  # interleaved: positions grouped by a stable sort
+        order = sorted(range(len(paths)), key=paths.__getitem__)
+        grouped = {path: list(group) for path, group in groupby(order, key=paths.__getitem__)}
+        return [(path, grouped[path]) for path in dict.fromkeys(paths)]
     runs: dict[str, list[slice]] = {}
-    start = count = 0
-    for path, group in groupby(paths):
-        end = start + len(list(group))
-        known = runs.get(path)
+    for start, end in zip(starts, [*starts[1:], len(paths)], strict=True):
+        known = runs.get(paths[start])
         if known is None:
-            runs[path] = [slice(start, end)]
+            runs[paths[start]] = [slice(start, end)]
         else:
             known.append(slice(start, end))
-        start, count = end, count + 1
-    if count <= 64 + len(paths) // 8:
-        return [(path, tuple(slices)) for path, slices in runs.items()]
-    order = sorted(range(len(paths)), key=paths.__getitem__)  # stable: in the order they ran
-    grouped = {path: list(group) for path, group in groupby(order, key=paths.__getitem__)}
-    return [(path, grouped[path]) for path in runs]
+    return [(path, tuple(slices)) for path, slices in runs.items()]
 
 
 def energy_of_tests(tests: Iterable[TestRecord]) -> Energy:
