@@ -24,6 +24,9 @@ boundaries and a read of the children's CPU at its end) spend time in the kernel
 does not count: each call is timed with ``timeit`` and counted under valgrind in the same loop,
 and its time beyond its counted instructions (at the suite's rate) is added to every test.
 
+With ``--xdist N`` every suite runs with ``-n N`` and valgrind follows the workers: the counts
+are those of all the run's processes, and so is the rate (their user CPU seconds together).
+
 Every pytest process is started with ``PYTHONHASHSEED=0`` and its own pytest cache (warmed
 first, so ``--carbon`` reads the hardware from the cache, as every run after a machine's first).
 
@@ -103,14 +106,15 @@ def environment(suite: Suite, previous: str = "") -> dict[str, str]:
 
 def count(suite: Suite, mode: str, args: list[str], cache: Path, previous: str = "") -> Run:
     """Instructions of one run under valgrind (and of its garbage collector), and the number of
-    tests it ran."""
+    tests it ran; with ``-n`` among ``args``, of every process of the run (xdist's workers)."""
+    workers = "-n" in args
     with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "cachegrind.out"
         command = [
             "valgrind",
             "--tool=cachegrind",
             "--cache-sim=no",
-            f"--cachegrind-out-file={out}",
+            f"--trace-children={'yes' if workers else 'no'}",
+            f"--cachegrind-out-file={folder}/cachegrind.out.%p",
             *pytest_command(suite, mode, args, cache),
         ]
         done = subprocess.run(
@@ -121,11 +125,12 @@ def count(suite: Suite, mode: str, args: list[str], cache: Path, previous: str =
             text=True,
             check=False,
         )
-        refs = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-        if done.returncode not in (0, 1) or refs is None:
+        refs = re.findall(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        if done.returncode not in (0, 1) or not refs:
             raise SystemExit(f"{mode} run of {suite.name} failed:\n{done.stdout[-2000:]}")
-        collector = gc_instructions(out)
-    return Run(tests_in(done.stdout), int(refs.group(1).replace(",", "")), gc=collector)
+        collector = sum(map(gc_instructions, Path(folder).glob("cachegrind.out.*")))
+    instructions = sum(int(found.replace(",", "")) for found in refs)
+    return Run(tests_in(done.stdout), instructions, gc=collector)
 
 
 def gc_instructions(path: Path) -> int:
@@ -303,6 +308,9 @@ def main() -> int:
     parser.add_argument(
         "--previous", default="", help="another checkout's src folder, measured as a third mode"
     )
+    parser.add_argument(
+        "--xdist", type=int, default=0, help="run every suite with pytest-xdist's -n N"
+    )
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
@@ -324,6 +332,10 @@ def main() -> int:
                 suite = fetch_pypi_suite(name)
                 suite.name = f"{suite.name}, two sizes"
                 sizes = SUBSETS[name]
+            if args.xdist:  # every process counted: the controller and its workers
+                workers = ["-n", str(args.xdist)]
+                sizes = ([*workers, *sizes[0]], [*workers, *sizes[1]])
+                suite.name = f"{suite.name}, -n {args.xdist}"
             print(f"{suite.name}:", file=sys.stderr)
             figures = measure(
                 suite,
