@@ -128,6 +128,10 @@ def count(suite: Suite, mode: str, args: list[str], cache: Path, previous: str =
         refs = re.findall(r"I\s+refs:\s+([\d,]+)", done.stderr)
         if done.returncode not in (0, 1) or not refs:
             raise SystemExit(f"{mode} run of {suite.name} failed:\n{done.stdout[-2000:]}")
+        pythons = len(re.findall(r"== Command: \S*python", done.stderr))
+        if len(re.findall(r"==(\d+)== I\s+refs", done.stderr)) < pythons:
+            # A worker ended without valgrind's summary (killed at the end): its count is lost.
+            raise SystemExit(f"{mode} run of {suite.name}: a process was not counted; run again")
         collector = sum(map(gc_instructions, Path(folder).glob("cachegrind.out.*")))
     instructions = sum(int(found.replace(",", "")) for found in refs)
     return Run(tests_in(done.stdout), instructions, gc=collector)
