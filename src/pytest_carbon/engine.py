@@ -12,6 +12,8 @@ import gc
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import attrgetter, contains, eq, gt, not_
 from typing import Any, Final, final
 
 from pytest_carbon import __version__
@@ -30,8 +32,9 @@ from pytest_carbon.meter.spans import PHASE_CODES, PHASE_NAMES, PhaseRecorder, S
 from pytest_carbon.options import Settings
 from pytest_carbon.report.model import METHOD_WALL, SessionReport, TestRecord, WorkerRecord
 
-#: Version of the worker → controller payload (3: phase boundaries as columns).
-PAYLOAD_VERSION: Final = 3
+#: Version of the worker → controller payload (3: phase boundaries as columns; 4: a test's
+#: node id sent once, all of them in one string).
+PAYLOAD_VERSION: Final = 4
 
 
 def now_iso() -> str:
@@ -111,6 +114,11 @@ class OutcomeLog:
                 phases[when] = phases.get(when, 0.0) + float(seconds or 0.0)
         return found
 
+    def workers_of(self, nodeids: Collection[str]) -> dict[str, str]:
+        """The xdist worker that ran each of ``nodeids``, where one did."""
+        workers = self.workers or {}
+        return {nodeid: workers[nodeid] for nodeid in nodeids if nodeid in workers}
+
 
 @final
 class LoggedReports:
@@ -121,8 +129,6 @@ class LoggedReports:
     recent pytest builds anew on each read.
     """
 
-    workers: Final = None
-
     def __init__(self, reports: Sequence[Any], passed: Sequence[Any] = ()) -> None:
         """``passed``: the reports pytest counted as passed tests (its terminal reporter's
         ``passed`` category); a plain passed call among them is read for its node id only."""
@@ -130,13 +136,11 @@ class LoggedReports:
         self._reports = [*passed, *reports]
         self._by_phase: tuple[list[Any], ...] = ([], [], [], [])
         try:
-            self._passed = [
-                r.nodeid for r in passed if r.when == "call" and "wasxfail" not in r.__dict__
-            ]
-            reports = [
-                *(r for r in passed if r.when != "call" or "wasxfail" in r.__dict__),
-                *reports,
-            ]
+            # A plain passed call: its phase is "call" and it has no "wasxfail" (in C).
+            calls = map(eq, map(attrgetter("when"), passed), repeat("call"))
+            plain = list(map(gt, calls, map(contains, map(vars, passed), repeat("wasxfail"))))
+            self._passed = list(map(attrgetter("nodeid"), compress(passed, plain)))
+            reports = [*compress(passed, map(not_, plain)), *reports]
         except Exception:  # a report of a shape we do not know: read each one as below
             self._passed = []
             reports = self._reports
@@ -179,6 +183,31 @@ class LoggedReports:
                 phases = found.setdefault(nodeid, {})
                 when = str(report.when)
                 phases[when] = phases.get(when, 0.0) + float(report.duration or 0.0)
+        return found
+
+    def workers_of(self, nodeids: Collection[str]) -> dict[str, str]:
+        """The xdist worker that ran each of ``nodeids``, where one did (on a controller, xdist
+        sets each report's ``node``)."""
+        found: dict[str, str] = {}
+        for report in self._reports:
+            gateway = getattr(getattr(report, "node", None), "gateway", None)
+            if gateway is not None and report.nodeid in nodeids:
+                found[report.nodeid] = str(gateway.id)
+        return found
+
+    def carried(self, name: str) -> dict[str, dict[str, Any]]:
+        """The mapping each report carries as its attribute ``name``, by node id (a budget's
+        verdict, set on a worker's report and sent with it)."""
+        reports = self._reports
+        try:  # the reports that carry it, found in C: most carry none, and there is one a test
+            carrying = list(compress(reports, map(contains, map(vars, reports), repeat(name))))
+        except TypeError:  # a report without attributes of its own
+            carrying = [report for report in reports if name in getattr(report, "__dict__", ())]
+        found: dict[str, dict[str, Any]] = {}
+        for report in carrying:
+            value = vars(report)[name]
+            if isinstance(value, dict):
+                found[report.nodeid] = value
         return found
 
 
@@ -300,7 +329,7 @@ def priced_from_durations(
 ) -> list[TestRecord]:
     """Tests whose counters were lost, priced from their report durations (one busy vCPU)."""
     durations = log.durations_of(set(lost))
-    workers = log.workers or {}
+    workers = log.workers_of(set(lost))
     records = []
     for nodeid in lost:
         phases = durations.get(nodeid, {})
@@ -392,16 +421,11 @@ class Central(Strategy):
         self.recorder = PhaseRecorder(counters)
         self.sidecar: HardwareSource = sidecar
 
-    def finish(
-        self,
-        exit_status: int | None,
-        logged: Sequence[Any] | None = None,
-        passed: Sequence[Any] = (),
-    ) -> SessionReport:
+    def finish(self, exit_status: int | None, logged: LoggedReports | None = None) -> SessionReport:
         """Read the session's counters, then price it while codecarbon takes its last reading.
 
-        ``logged``: the phase reports pytest kept, when the outcomes were not recorded as the
-        reports were logged; ``passed``: those of them it counted as passed tests.
+        ``logged``: the phase reports pytest kept, when the outcomes were not recorded in
+        :attr:`outcomes` as the reports were logged.
         """
         self.recorder.end()  # a test interrupted mid-phase
         measured = self.session_delta()
@@ -411,7 +435,7 @@ class Central(Strategy):
             self.counters.methods,
             list(self.counters.warnings),
             exit_status,
-            outcomes=None if logged is None else LoggedReports(logged, passed),
+            outcomes=logged,
         )
 
 
@@ -475,8 +499,12 @@ class Controller(Strategy):
             )
         )
 
-    def finish(self, exit_status: int | None) -> SessionReport:
-        """Count machine-level power once; CPU = controller + workers + sidecar."""
+    def finish(self, exit_status: int | None, logged: LoggedReports | None = None) -> SessionReport:
+        """Count machine-level power once; CPU = controller + workers + sidecar.
+
+        ``logged``: the workers' phase reports pytest kept, when the outcomes were not recorded
+        in :attr:`outcomes` as the reports arrived.
+        """
         measured = self.session_delta(own_cpu_only=True)
         measured[1] = float(measured[1] or 0.0) + sum(w.cpu_s for w in self.workers)
         methods = set(self.counters.methods)
@@ -494,4 +522,5 @@ class Controller(Strategy):
             exit_status,
             share=1.0 / max(len(self.workers), 1),
             workers=self.workers,
+            outcomes=logged,
         )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from pytest_carbon.engine import Central, Controller, Worker
+from pytest_carbon.engine import Central, Controller, LoggedReports, Worker
 from pytest_carbon.errors import CarbonError, CarbonWarning
 from pytest_carbon.options import Settings
 
@@ -32,7 +32,7 @@ def register_session_hooks(config: pytest.Config, settings: Settings) -> None:
     config.pluginmanager.register(plugin, PLUGIN_NAME)
     if isinstance(plugin.strategy, Controller):
         config.pluginmanager.register(XdistControllerHooks(plugin.strategy), PLUGIN_NAME + "-xdist")
-    if isinstance(plugin, CentralPlugin) and plugin.terminal is None:
+    if isinstance(plugin, CentralPlugin | ReportingPlugin) and plugin.terminal is None:
         config.pluginmanager.register(LiveOutcomes(plugin), PLUGIN_NAME + "-outcomes")
 
 
@@ -76,7 +76,7 @@ def cached_hardware(config: pytest.Config, counters: Any) -> dict[str, Any] | No
 
 
 class CarbonSessionPlugin:
-    """Session-level hooks shared by every role; the xdist controller uses it as is."""
+    """Session-level hooks shared by every role."""
 
     def __init__(self, config: pytest.Config, strategy: Central | Worker | Controller) -> None:
         self.config = config
@@ -196,17 +196,29 @@ class CarbonSessionPlugin:
 
 
 class ReportingPlugin(CarbonSessionPlugin):
-    """Adds the outcome of every phase report (central process and xdist controller)."""
+    """xdist controller: the workers measure; it gathers their measurements and their reports.
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep every phase's outcome (the controller receives the workers' reports here)."""
-        try:
-            self.strategy.outcomes.add(report)
-        except Exception as exc:  # a report of a shape we do not know must not break pytest
-            warn_once(self.config, f"carbon: outcome of {report.nodeid} not recorded: {exc!r}")
-        limits = report.__dict__.get("carbon_budget")  # budget.REPORT_ATTRIBUTE
-        if isinstance(limits, dict):
-            self.budgets[report.nodeid] = limits
+    The outcomes, and the budgets' verdicts the workers set on their reports, are read at the
+    session end from the reports pytest's terminal reporter keeps (as :class:`CentralPlugin`
+    does), not in a hook called for each of the three reports a test; without a terminal
+    reporter, :class:`LiveOutcomes` records them as they arrive.
+    """
+
+    strategy: Controller
+
+    def __init__(self, config: pytest.Config, strategy: Controller) -> None:
+        super().__init__(config, strategy)
+        self.terminal = keeping_terminal(config)
+
+    def finish(self, exitstatus: int) -> SessionReport:
+        """The session report, with the outcomes and budgets of the reports pytest kept."""
+        if self.terminal is None:  # LiveOutcomes recorded them
+            return self.strategy.finish(exitstatus)
+        from pytest_carbon.report import budget
+
+        logged = kept_reports(self.terminal)
+        self.budgets.update(logged.carried(budget.REPORT_ATTRIBUTE))
+        return self.strategy.finish(exitstatus, logged)
 
 
 class MeasuringPlugin(CarbonSessionPlugin):
@@ -268,55 +280,67 @@ UNREAD_CATEGORIES: Final = ("", "passed", "subtests passed")
 class CentralPlugin(MeasuringPlugin):
     """No xdist: measure every phase and keep every outcome in this process.
 
-    The outcomes are read at the session end from the reports pytest's terminal reporter keeps,
-    rather than from a hook called for every phase; without a terminal reporter
-    (``-p no:terminal``), :class:`LiveOutcomes` records them as they are logged.
+    The outcomes are read at the session end from the reports pytest's terminal reporter keeps
+    (:func:`kept_reports`), rather than from a hook called for every phase; without a terminal
+    reporter (``-p no:terminal``), :class:`LiveOutcomes` records them as they are logged.
     """
 
     strategy: Central
 
     def __init__(self, config: pytest.Config, strategy: Central) -> None:
         super().__init__(config, strategy)
-        terminal = config.pluginmanager.get_plugin("terminalreporter")
-        keeps_reports = isinstance(getattr(terminal, "stats", None), dict)
-        self.terminal: Any = terminal if keeps_reports else None
+        self.terminal = keeping_terminal(config)
 
     def finish(self, exitstatus: int) -> SessionReport:
         """The session report, with the outcomes of the reports the terminal reporter kept."""
         if self.terminal is None:  # LiveOutcomes recorded them
             return self.strategy.finish(exitstatus)
-        # The "" category holds the passed setups and teardowns, which make no outcome (pytest
-        # counts no test from them either): two reports a test not to read; "subtests passed"
-        # holds passed subtests, whose test's own report gives its outcome (a failed subtest
-        # is logged as failed). The passed ones are read apart, for their node ids.
-        stats = self.terminal.stats
-        logged = [
-            report
-            for category, kept in stats.items()
-            if category not in UNREAD_CATEGORIES
-            for report in kept
-            if isinstance(report, pytest.TestReport)
-        ]
-        passed = [
-            report for report in stats.get("passed", ()) if isinstance(report, pytest.TestReport)
-        ]
-        return self.strategy.finish(exitstatus, logged, passed)
+        return self.strategy.finish(exitstatus, kept_reports(self.terminal))
+
+
+def keeping_terminal(config: pytest.Config) -> Any:
+    """pytest's terminal reporter, if it keeps the session's reports (None otherwise)."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    return terminal if isinstance(getattr(terminal, "stats", None), dict) else None
+
+
+def kept_reports(terminal: Any) -> LoggedReports:
+    """The phase reports the terminal reporter kept, to be read once at the session end.
+
+    The "" category holds the passed setups and teardowns, which make no outcome (pytest counts
+    no test from them either): two reports a test not to read; "subtests passed" holds passed
+    subtests, whose test's own report gives its outcome (a failed subtest is logged as failed).
+    The passed ones are read apart, for their node ids.
+    """
+    stats = terminal.stats
+    logged = [
+        report
+        for category, kept in stats.items()
+        if category not in UNREAD_CATEGORIES
+        for report in kept
+        if isinstance(report, pytest.TestReport)
+    ]
+    passed = [report for report in stats.get("passed", ()) if isinstance(report, pytest.TestReport)]
+    return LoggedReports(logged, passed)
 
 
 class LiveOutcomes:
     """Records each phase report's outcome as it is logged, when pytest keeps no reports."""
 
-    def __init__(self, plugin: CentralPlugin) -> None:
+    def __init__(self, plugin: CentralPlugin | ReportingPlugin) -> None:
         self.plugin = plugin
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep the phase's outcome (budget verdicts are kept by :class:`BudgetHooks`)."""
+        """Keep the phase's outcome, and on a controller the verdict of a worker's budget
+        (in one process, :class:`BudgetHooks` keeps it)."""
+        plugin = self.plugin
         try:
-            self.plugin.strategy.outcomes.add(report)
+            plugin.strategy.outcomes.add(report)
         except Exception as exc:  # a report of a shape we do not know must not break pytest
-            warn_once(
-                self.plugin.config, f"carbon: outcome of {report.nodeid} not recorded: {exc!r}"
-            )
+            warn_once(plugin.config, f"carbon: outcome of {report.nodeid} not recorded: {exc!r}")
+        limits = report.__dict__.get("carbon_budget")  # budget.REPORT_ATTRIBUTE
+        if isinstance(limits, dict) and isinstance(plugin, ReportingPlugin):
+            plugin.budgets[report.nodeid] = limits
 
 
 class BudgetHooks:

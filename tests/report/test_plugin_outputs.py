@@ -172,6 +172,21 @@ def test_every_output_with_xdist(pytester: pytest.Pytester) -> None:
     assert (pytester.path / "carbon.html").is_file()
 
 
+def test_budget_verdicts_with_xdist_without_the_terminal_reporter(
+    pytester: pytest.Pytester,
+) -> None:
+    """Without a terminal reporter keeping the reports, the controller records the outcomes and
+    the workers' budget verdicts as the reports arrive."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_inner_budgets=BUDGET_SUITE)
+    args = ["-n", "2", "--carbon", "--carbon-json=carbon.json", "-p", "no:cacheprovider"]
+    result = pytester.runpytest_subprocess(*args, "-p", "no:terminal")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    report = load_report(pytester.path / "carbon.json")
+    assert {test.worker for test in report.tests} <= {"gw0", "gw1"}
+    assert_budget_verdicts(report)
+
+
 def test_bad_inputs_and_unwritable_outputs_change_no_outcome(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_ok="def test_ok():\n    assert sum(range(1000)) > 0\n")
     (pytester.path / "bad.json").write_text("{not json", encoding="utf-8")

@@ -175,7 +175,9 @@ def test_payload_round_trip_keeps_every_figure() -> None:
         energy=array("q", [UNKNOWN, 0, UNKNOWN, 7, UNKNOWN, 14, 0, 14, 0, 20]),
         reaped=((4, 3),),
     )
-    back = SpanTable.from_payload(table.to_payload())
+    payload = table.to_payload()
+    assert payload["names"] == "ab"  # each test's node id once
+    back = SpanTable.from_payload(payload)
     assert back == table
     assert back.test_count() == 2
     assert len(back) == 3
@@ -184,15 +186,48 @@ def test_payload_round_trip_keeps_every_figure() -> None:
 
 
 @pytest.mark.parametrize(
+    "nodeids",
+    [
+        [],
+        ["a", "a", "a", None],
+        ["ä::t[\n]", "ä::t[\n]", None, "", None, "b", "b"],  # any characters, even none
+        ["a", None, "a", None],  # a rerun: named again
+        ["a", "b", "b", None, None, "c"],  # interrupted tests, a stray END, a phase not ended
+    ],
+)
+def test_payload_node_ids_are_sent_once_a_test_and_read_back_at_every_boundary(
+    nodeids: list[str | None],
+) -> None:
+    codes = bytes(END if nodeid is None else CALL for nodeid in nodeids)
+    table = SpanTable("gw0", nodeids, codes, array("q", range(2 * len(nodeids))))
+    payload = table.to_payload()
+    assert payload["names"] == "".join(
+        nodeid
+        for at, nodeid in enumerate(nodeids)
+        if nodeid is not None and (at == 0 or nodeid != nodeids[at - 1])
+    )
+    assert SpanTable.from_payload(payload) == table
+
+
+@pytest.mark.parametrize(
     "damage",
     [
-        {"nodeids": None},
-        {"nodeids": [1, 2]},
+        {"names": None},
+        {"names": ["a"]},
+        {"starts": None},
+        {"lengths": None},
+        {"lengths": array("q", [2]).tobytes()},  # more characters than sent
+        {"lengths": array("q", [1, 0]).tobytes()},  # more names than marked
+        {"lengths": array("q", [-1]).tobytes()},
+        {"names": "ab"},  # a character no name holds
+        {"starts": bytes([1])},  # fewer marks than boundaries
+        {"starts": bytes([2, 0])},
+        {"starts": bytes([0, 0]), "names": "", "lengths": b""},  # a phase of no test
+        {"starts": bytes([1, 1])},  # the END boundary names a test
         {"codes": "setup"},
         {"clock": b"123"},
         {"clock": "not bytes"},
         {"codes": bytes([7, END])},
-        {"nodeids": ["a", "a"]},  # the END boundary with a node id
         {"reaped": [[0, 5]]},  # children read where no test ended
         {"reaped": [[1, -5]]},
         {"reaped": "many"},
@@ -255,7 +290,7 @@ def test_outcome_log_folds_phase_reports_into_outcomes() -> None:
         "d": "error",
         "e": "passed",
     }
-    assert log.workers is None
+    assert log.workers_of({"a", "b"}) == {}
     assert log.durations_of({"b"}) == {"b": {"setup": 0.5, "teardown": 0.5}}
 
 
@@ -304,7 +339,7 @@ def test_logged_reports_give_the_outcomes_of_reports_logged_one_by_one() -> None
     logged = LoggedReports(grouped)
     assert logged.outcomes() == MIXED_OUTCOMES
     assert logged.failures == []
-    assert logged.workers is None
+    assert logged.workers_of({"a", "b"}) == {}
     assert logged.durations_of({"b", "f"}) == {
         "b": {"setup": 0.5, "teardown": 0.5},
         "f": {"setup": 0.5},
@@ -344,4 +379,20 @@ def test_outcome_log_on_a_controller_keeps_the_worker_of_each_test() -> None:
     log = OutcomeLog(track_workers=True)
     node = SimpleNamespace(gateway=SimpleNamespace(id="gw3"))
     log.add(report("a", "setup", "passed", node=node))
-    assert log.workers == {"a": "gw3"}
+    log.add(report("b", "setup", "passed"))
+    assert log.workers_of({"a", "b"}) == {"a": "gw3"}
+
+
+def test_kept_reports_on_a_controller_give_workers_and_budget_verdicts() -> None:
+    """A controller's reports carry the worker that sent them (xdist's ``node``) and what the
+    worker set on them, such as a budget's verdict: read at the end, for the tests asked."""
+    gw3, gw4 = (SimpleNamespace(gateway=SimpleNamespace(id=name)) for name in ("gw3", "gw4"))
+    verdict = {"limits": {"energy_kwh": 1e-15}, "exceeded": True}
+    logged = LoggedReports(
+        [report("b", "call", "failed", node=gw4, carbon_budget=verdict)],
+        [report("a", "call", "passed", node=gw3), report("c", "call", "passed", carbon_budget=1)],
+    )
+    assert logged.outcomes() == {"a": "passed", "b": "failed", "c": "passed"}
+    assert logged.workers_of({"a", "b", "c"}) == {"a": "gw3", "b": "gw4"}
+    assert logged.workers_of({"a"}) == {"a": "gw3"}
+    assert logged.carried("carbon_budget") == {"b": verdict}  # "c" carries no mapping

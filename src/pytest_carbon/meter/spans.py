@@ -16,9 +16,11 @@ import sys
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import accumulate, chain, compress, repeat
+from operator import and_, eq, is_not, mul, not_
 from struct import Struct
 from time import perf_counter_ns, process_time_ns
-from typing import Any, Final, final
+from typing import Any, Final, cast, final
 
 from pytest_carbon.meter.counters import Counters, children_usage
 
@@ -128,10 +130,22 @@ class SpanTable:
             yield nodeid, names[code], wall, cpu, rapl, gpu
 
     def to_payload(self) -> dict[str, Any]:
-        """Plain data for an xdist worker's output: the arrays as little-endian bytes."""
+        """Plain data for an xdist worker's output: the arrays as little-endian bytes.
+
+        The node ids travel as one string (execnet encodes a string in C, but a list item by
+        item in Python): each test's node id once, where its first boundary is (``starts``
+        marks those boundaries), its characters counted in ``lengths``. The phases of one
+        test share one node id object; an equal one read again (a rerun) is sent again.
+        """
+        nodeids = self.nodeids
+        changes = map(is_not, nodeids, chain((None,), nodeids))  # not the previous one's
+        starts = bytes(map(and_, changes, map(is_not, nodeids, repeat(None))))
+        names = cast(list[str], list(compress(nodeids, starts)))
         return {
             "worker": self.worker,
-            "nodeids": list(self.nodeids),
+            "names": "".join(names),
+            "lengths": _to_bytes(array("q", map(len, names))),
+            "starts": starts,
             "codes": bytes(self.codes),
             "clock": _to_bytes(self.clock),
             "energy": None if self.energy is None else _to_bytes(self.energy),
@@ -141,18 +155,29 @@ class SpanTable:
     @classmethod
     def from_payload(cls, data: Mapping[str, Any]) -> SpanTable:
         """The table an xdist worker sent; raise ``ValueError`` when it is not one."""
-        nodeids = data.get("nodeids")
-        codes = data.get("codes")
-        if not isinstance(nodeids, list) or not all(
-            isinstance(n, str) or n is None for n in nodeids
-        ):
-            raise ValueError("spans without node ids")
+        codes, starts, text = data.get("codes"), data.get("starts"), data.get("names")
         if not isinstance(codes, bytes):
             raise ValueError("spans without phases")
-        if len(nodeids) != len(codes):
-            raise ValueError(f"span columns disagree: {len(nodeids)} node ids, {len(codes)} codes")
-        if any((n is None) != (code == END) for n, code in zip(nodeids, codes, strict=True)):
+        if not isinstance(text, str) or not isinstance(starts, bytes):
+            raise ValueError("spans without node ids")
+        lengths = _from_bytes(data.get("lengths"))
+        if len(starts) != len(codes) or starts.translate(None, b"\x00\x01"):
+            raise ValueError(f"span columns disagree: {len(starts)} marks, {len(codes)} codes")
+        if (
+            starts.count(1) != len(lengths)
+            or min(lengths, default=0) < 0
+            or sum(lengths) != len(text)
+        ):
+            raise ValueError("span node ids and their lengths disagree")
+        ends = list(map(eq, codes, repeat(END)))
+        if any(map(and_, starts, ends)):
             raise ValueError("span node ids and phases disagree")
+        offsets = list(accumulate(lengths, initial=0))
+        names: list[str | None] = [None, *map(text.__getitem__, map(slice, offsets, offsets[1:]))]
+        # Each boundary's test: the last name so far, and none at an END.
+        nodeids = list(map(names.__getitem__, map(mul, accumulate(starts), map(not_, ends))))
+        if nodeids.count(None) != ends.count(True):
+            raise ValueError("span node ids and phases disagree")  # a phase before any name
         reaped = data.get("reaped") or []
         if not isinstance(reaped, list) or not all(
             isinstance(pair, list | tuple)
