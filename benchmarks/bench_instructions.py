@@ -26,6 +26,9 @@ and its time beyond its counted instructions (at the suite's rate) is added to e
 
 With ``--xdist N`` every suite runs with ``-n N`` and valgrind follows the workers: the counts
 are those of all the run's processes, and so is the rate (their user CPU seconds together).
+Those counts vary from run to run (how often each process wakes up to wait on the others
+depends on timing): each is taken three times (``--repeat``), the medians are used, and the
+row shows the range of the per-test figure over the repetitions.
 
 Every pytest process is started with ``PYTHONHASHSEED=0`` and its own pytest cache (warmed
 first, so ``--carbon`` reads the hardware from the cache, as every run after a machine's first).
@@ -229,43 +232,78 @@ def kernel_us(calls: list[Syscall], rate_per_us: float) -> float:
 
 
 def measure(
-    suite: Suite, sizes: tuple[list[str], list[str]], timings: int, previous: str = ""
+    suite: Suite,
+    sizes: tuple[list[str], list[str]],
+    timings: int,
+    previous: str = "",
+    repeat: int = 1,
 ) -> dict[str, float]:
-    """Fixed and per-test instructions of each mode, and this machine's instruction rate."""
+    """Fixed and per-test instructions of each mode, and this machine's instruction rate.
+
+    With ``repeat`` > 1 every count is taken that many times and the medians are used; the
+    per-test figure of each repetition (its two sizes) is kept to show the spread.
+    """
     modes = [*MODES, PREVIOUS] if previous else list(MODES)
-    jobs = [(mode, size) for size in range(len(sizes)) for mode in modes]
-    runs: dict[tuple[str, int], Run] = {}
+    jobs = [
+        (mode, size, again)
+        for again in range(repeat)
+        for size in range(len(sizes))
+        for mode in modes
+    ]
+    runs: dict[tuple[str, int, int], Run] = {}
     with tempfile.TemporaryDirectory(prefix="carbon-bench-cache-") as caches:
 
-        def one(job: tuple[str, int]) -> Run:
-            mode, size = job
+        def one(job: tuple[str, int, int]) -> Run:
+            mode, size, _ = job
             cache = Path(caches) / f"{mode}{size}"
             src = previous if mode == PREVIOUS else ""
             return count(suite, mode, sizes[size], cache, src)
 
-        for mode, size in jobs:  # warm-up: each run's pytest cache, the hardware detected
-            src = previous if mode == PREVIOUS else ""
-            user_seconds(suite, mode, sizes[size], Path(caches) / f"{mode}{size}", src)
+        for mode in modes:  # warm-up: each run's pytest cache, the hardware detected
+            for size in range(len(sizes)):
+                src = previous if mode == PREVIOUS else ""
+                user_seconds(suite, mode, sizes[size], Path(caches) / f"{mode}{size}", src)
         # Instruction counts do not depend on what else runs: the runs share the CPUs.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             for job, run in zip(jobs, pool.map(one, jobs), strict=True):
                 runs[job] = run
-                print(f"  {job[0]}, {run.tests} tests counted", file=sys.stderr)
+                print(
+                    f"  {job[0]}, size {job[1]}, run {job[2] + 1}: {run.tests} tests, "
+                    f"{run.instructions:,} instructions",
+                    file=sys.stderr,
+                )
         larger = Path(caches) / "plain1"
         seconds = statistics.median(
             user_seconds(suite, "plain", sizes[1], larger) for _ in range(timings)
         )
     figures: dict[str, float] = {}
+    slopes: dict[str, list[float]] = {}
     for mode in modes:
-        small, large = runs[mode, 0], runs[mode, 1]
-        if small.tests >= large.tests:
-            raise SystemExit(f"{suite.name}: the two sizes ran {small.tests} and {large.tests}")
-        per_test = (large.instructions - small.instructions) / (large.tests - small.tests)
+        small, large = (
+            [runs[mode, size, again] for again in range(repeat)] for size in range(len(sizes))
+        )
+        tests_small, tests_large = small[0].tests, large[0].tests
+        changed = any(r.tests != tests_small for r in small) or any(
+            r.tests != tests_large for r in large
+        )
+        if tests_small >= tests_large or changed:
+            raise SystemExit(f"{suite.name}: the two sizes ran {tests_small} and {tests_large}")
+        tests = tests_large - tests_small
+        slopes[mode] = [
+            (b.instructions - a.instructions) / tests for a, b in zip(small, large, strict=True)
+        ]
+        low = statistics.median(r.instructions for r in small)
+        per_test = (statistics.median(r.instructions for r in large) - low) / tests
         figures[f"{mode}_per_test"] = per_test
-        figures[f"{mode}_fixed"] = small.instructions - per_test * small.tests
-        figures[f"{mode}_gc_per_test"] = (large.gc - small.gc) / (large.tests - small.tests)
-    figures["tests"] = runs["plain", 1].tests
-    figures["rate_per_us"] = runs["plain", 1].instructions / seconds / 1e6
+        figures[f"{mode}_fixed"] = low - per_test * tests_small
+        figures[f"{mode}_gc_per_test"] = (
+            statistics.median(r.gc for r in large) - statistics.median(r.gc for r in small)
+        ) / tests
+    if repeat > 1:
+        added = [c - p for c, p in zip(slopes["carbon"], slopes["plain"], strict=True)]
+        figures["added_low"], figures["added_high"] = min(added), max(added)
+    figures["tests"] = tests_large
+    figures["rate_per_us"] = statistics.median(r.instructions for r in large) / seconds / 1e6
     return figures
 
 
@@ -283,9 +321,14 @@ def row(name: str, figures: dict[str, float], calls: list[Syscall]) -> str:
     kernel = kernel_us(calls, rate)
     per_test_us = extra / rate + kernel
     plain_us = figures["plain_per_test"] / rate
+    spread = (
+        f"; repeats {figures['added_low']:+,.0f} to {figures['added_high']:+,.0f}"
+        if "added_low" in figures
+        else ""
+    )
     return (
         f"| {name} | {figures['tests']:,.0f} | {figures['plain_per_test']:,.0f} "
-        f"| {extra:+,.0f} ({extra / figures['plain_per_test']:+.2%}) | {collector:+,.0f} "
+        f"| {extra:+,.0f} ({extra / figures['plain_per_test']:+.2%}{spread}) | {collector:+,.0f} "
         f"| {before} | {rate:,.0f} | {plain_us:,.0f} µs "
         f"| **{per_test_us:+.1f} µs** ({per_test_us / plain_us:+.2%}) "
         f"| {(extra - collector) / rate + kernel:+.1f} µs "
@@ -314,6 +357,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--xdist", type=int, default=0, help="run every suite with pytest-xdist's -n N"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="counts a size and mode, medians used (default 1; 3 with --xdist, whose counts "
+        "vary from run to run with the processes' timing)",
     )
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
@@ -346,6 +396,7 @@ def main() -> int:
                 sizes,
                 args.timings,
                 str(Path(args.previous).resolve()) if args.previous else "",
+                repeat=args.repeat or (3 if args.xdist else 1),
             )
             rows.append(row(suite.name, figures, calls))
             print("\n".join([*HEADER, *rows]))
