@@ -240,8 +240,9 @@ def measure(
 ) -> dict[str, float]:
     """Fixed and per-test instructions of each mode, and this machine's instruction rate.
 
-    With ``repeat`` > 1 every count is taken that many times and the medians are used; the
-    per-test figure of each repetition (its two sizes) is kept to show the spread.
+    With ``repeat`` > 1 every count is taken that many times: a mode's per-test figure is the
+    median of its repetitions' (each from its two sizes), and the range of the plugin's added
+    figure over the repetitions (each against plain pytest's of the same repetition) is kept.
     """
     modes = [*MODES, PREVIOUS] if previous else list(MODES)
     jobs = [
@@ -292,10 +293,11 @@ def measure(
         slopes[mode] = [
             (b.instructions - a.instructions) / tests for a, b in zip(small, large, strict=True)
         ]
-        low = statistics.median(r.instructions for r in small)
-        per_test = (statistics.median(r.instructions for r in large) - low) / tests
+        per_test = statistics.median(slopes[mode])
         figures[f"{mode}_per_test"] = per_test
-        figures[f"{mode}_fixed"] = low - per_test * tests_small
+        figures[f"{mode}_fixed"] = statistics.median(r.instructions for r in small) - (
+            per_test * tests_small
+        )
         figures[f"{mode}_gc_per_test"] = (
             statistics.median(r.gc for r in large) - statistics.median(r.gc for r in small)
         ) / tests
