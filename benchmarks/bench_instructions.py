@@ -109,7 +109,26 @@ def environment(suite: Suite, previous: str = "") -> dict[str, str]:
 
 def count(suite: Suite, mode: str, args: list[str], cache: Path, previous: str = "") -> Run:
     """Instructions of one run under valgrind (and of its garbage collector), and the number of
-    tests it ran; with ``-n`` among ``args``, of every process of the run (xdist's workers)."""
+    tests it ran; with ``-n`` among ``args``, of every process of the run (xdist's workers).
+
+    xdist kills a worker that has not exited 10 s after the session (valgrind writing its
+    counts on a busy machine can take that long), and a killed worker leaves no count: such a
+    run is made again, up to three times in all.
+    """
+    for attempt in range(3):
+        try:
+            return count_once(suite, mode, args, cache, previous)
+        except LostProcess as lost:
+            print(f"  {lost}{'; run again' if attempt < 2 else ''}", file=sys.stderr)
+    raise SystemExit(f"{mode} run of {suite.name}: a process was not counted, three times")
+
+
+class LostProcess(Exception):
+    """A process of the run ended without valgrind's count."""
+
+
+def count_once(suite: Suite, mode: str, args: list[str], cache: Path, previous: str) -> Run:
+    """One counted run (see :func:`count`)."""
     workers = "-n" in args
     with tempfile.TemporaryDirectory() as folder:
         command = [
@@ -134,7 +153,7 @@ def count(suite: Suite, mode: str, args: list[str], cache: Path, previous: str =
         pythons = len(re.findall(r"== Command: \S*python", done.stderr))
         if len(re.findall(r"==(\d+)== I\s+refs", done.stderr)) < pythons:
             # A worker ended without valgrind's summary (killed at the end): its count is lost.
-            raise SystemExit(f"{mode} run of {suite.name}: a process was not counted; run again")
+            raise LostProcess(f"{mode} run of {suite.name}: a process was not counted")
         collector = sum(map(gc_instructions, Path(folder).glob("cachegrind.out.*")))
     instructions = sum(int(found.replace(",", "")) for found in refs)
     return Run(tests_in(done.stdout), instructions, gc=collector)
