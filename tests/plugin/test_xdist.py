@@ -87,4 +87,6 @@ def test_crashed_worker_is_reported_and_outcomes_kept(pytester: pytest.Pytester)
     assert any("sent no measurements" in warning for warning in report.warnings)
     killed = next(t for t in report.tests if t.nodeid.endswith("test_kills_its_worker"))
     assert killed.outcome in {"failed", "error"}
+    assert killed.worker == crashed[0].id  # read from the report xdist made for the crash
+    assert killed.method == "wall-time-model"
     measured.stdout.fnmatch_lines(["*warning: worker gw* sent no measurements*"])

@@ -266,6 +266,7 @@ class PhaseRecorder:
         """Make the functions that mark boundaries (closures: the hot path looks nothing up)."""
         pack, add_clock, add_nodeid = _PAIR.pack, self._clock.extend, self._nodeids.append
         codes, add_code, energy = self._codes, self._codes.append, self._energy
+        reading = self._energy_reading
         current = ""  # the test whose phase began last
 
         if energy is None:
@@ -295,7 +296,7 @@ class PhaseRecorder:
                 add_code(phase)
 
         else:
-            add_energy, reading = energy.extend, self._energy_reading
+            add_energy = energy.extend
 
             def next_phase(phase: int) -> None:
                 add_clock(pack(perf_counter_ns(), process_time_ns()))
@@ -324,7 +325,7 @@ class PhaseRecorder:
                 return
             add_clock(pack(perf_counter_ns(), process_time_ns()))
             if energy is not None:
-                energy.extend(pack(*self._energy_reading()))
+                energy.extend(pack(*reading()))
             add_nodeid(None)
             add_code(END)
             usage = children_usage()
