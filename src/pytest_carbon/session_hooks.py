@@ -273,7 +273,7 @@ class MeasuringPlugin(CarbonSessionPlugin):
 
 
 #: The terminal reporter's categories whose reports never change a test's outcome (see
-#: :meth:`CentralPlugin.finish`).
+#: :func:`kept_reports`).
 UNREAD_CATEGORIES: Final = ("", "passed", "subtests passed")
 
 
