@@ -13,21 +13,17 @@ Run ``python benchmarks/bench_matrix_bounds.py [HISTORY] [--targets 0.95,0.97,0.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 from _doc import write_section
+from _history import history_parser, load_runs
 
-from pytest_carbon.matrix.history import Run, group_runs, load_history
+from pytest_carbon.matrix.history import Run
 from pytest_carbon.matrix.replay import ReplayConfig, ReplayResult, Split, replay, split_history
 from pytest_carbon.matrix.selector import MatrixSelector
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "travis-python-dev.csv.gz"
 
 
 def miss_causes(runs: list[Run], missed: list[str]) -> Counter[str]:
@@ -90,17 +86,13 @@ def render(
 
 def main() -> int:
     """Run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("history", nargs="?", default=str(DATA))
+    parser = history_parser(__doc__)
     parser.add_argument("--targets", default="0.95,0.97,0.98,0.99")
-    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
-    path = Path(args.history)
-    if not path.is_file():
-        print(f"history file {path.name} not found; pass its path", file=sys.stderr)
-        return 2
     started = time.perf_counter()
-    runs = group_runs(load_history([path], with_tests=False))
+    runs = load_runs(args.history)
+    if runs is None:
+        return 2
     split = split_history(runs, ReplayConfig())
     fitted = MatrixSelector().fit(split.train)
     rows = []

@@ -45,6 +45,8 @@ def test_ingest_fit_plan_round_trip(
     assert main(["matrix", "fit", str(db), "-o", str(model), "--target-recall", "0.9"]) == 0
     fitted = capsys.readouterr().out
     assert "fitted MatrixSelector on 120 run(s)" in fitted
+    # 15 failing runs of two jobs: too few failures to learn trees from
+    assert "risk model: chain (30 failing job outcome(s) learned from): too few" in fitted
     assert re.search(r"target_recall 0\.9: risk threshold 0\.\d{4}; on \d+ sampled run", fitted)
     argv = ["matrix", "plan", "--model", str(model), "--jobs", "a,b,c", "--project", "acme@app"]
     assert main([*argv, "--format", "json"]) == 0
@@ -185,3 +187,50 @@ def test_evaluate_with_the_counting_model(
     assert {"calibrated_recall", "calibrated_skipped_share"} <= set(report["curve"][0])
     with pytest.raises(SystemExit):
         main([*argv, "--risk-model", "forest"])
+
+
+def test_a_two_wave_plan_prints_each_wave_as_a_matrix(
+    history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.json"
+    assert main(["matrix", "fit", str(history), "-o", str(model), "--staged"]) == 0
+    assert json.loads(model.read_text(encoding="utf-8"))["params"]["staged"] is True
+    argv = ["matrix", "plan", "--model", str(model), "--jobs", "a,b,c", "--project", "acme@app"]
+    argv += ["--target-recall", "1.0"]
+    capsys.readouterr()
+    assert main([*argv, "--format", "plan-json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert len(plan["first"]) == 1
+    assert plan["first"][0] in ("a", "b")  # c never failed
+    assert main([*argv, "--format", "waves"]) == 0
+    waves = json.loads(capsys.readouterr().out)
+    assert set(waves) == {"first", "then"}
+    first, then = ([entry["job"] for entry in waves[w]["include"]] for w in ("first", "then"))
+    assert first == plan["first"]
+    assert then == plan["then"]
+    assert sorted(first + then) == ["a", "b", "c"]
+    assert main([*argv[:-1], "0.01", "--format", "waves"]) == 0  # one job runs: one wave
+    one = json.loads(capsys.readouterr().out)
+    assert len(one["first"]["include"]) == 1
+    assert one["then"] == {"include": []}
+    assert main([*argv, "--format", "table"]) == 0
+    table = capsys.readouterr().out
+    assert re.search(rf"{plan['first'][0]}\s+run first\s+first wave, the likeliest to fail", table)
+    assert f"in two waves: {plan['first'][0]} first; the other 2 only when it passes" in table
+
+
+def test_evaluate_in_two_waves(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["matrix", "evaluate", str(history), "--curve", "", "--baseline", "0.9"]
+    assert main([*argv, "--target-recall", "0.9", "--format", "json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--target-recall", "0.9", "--format", "json", "--staged"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert one["definitions"]["waves"].startswith("one")
+    assert two["definitions"]["waves"].startswith("two")
+    assert two["failing_runs"] == one["failing_runs"] == 3
+    assert two["failing_run_recall"] == 1.0
+    assert one["second_waves"] == 0
+    assert 0 < two["second_waves"] < two["runs"]
+    assert two["baseline"][0]["second_waves"] > 0
+    assert main([*argv, "--staged"]) == 0
+    assert "second waves" in capsys.readouterr().out

@@ -38,3 +38,15 @@ def test_first_rows_of_the_real_history_load_and_replay() -> None:
     assert result.failing_runs == everything.failing_runs > 0
     assert 0.0 < result.jobs_skipped_share < 1.0
     assert result.mean_plan_ms < 50.0
+
+
+def test_a_slice_of_real_history_replays_in_two_waves() -> None:
+    records = list(itertools.islice(iter_csv(DATA_FILE), 20000))
+    runs = group_runs(records)
+    one = replay(MatrixSelector(target_recall=0.95), split_history(runs, ReplayConfig()), "one")
+    selector = MatrixSelector(target_recall=0.95, staged=True)
+    two = replay(selector, split_history(runs, ReplayConfig(staged=True)), "two")
+    assert two.failing_runs == one.failing_runs > 0
+    assert 0 < two.second_waves < two.runs
+    assert two.jobs_skipped_share > one.jobs_skipped_share
+    assert two.failing_run_recall >= one.failing_run_recall - 0.05

@@ -116,3 +116,49 @@ def test_calibration_foretells_the_replay_of_a_wide_matrix(target: float) -> Non
     assert result.failing_run_recall >= target - 0.05
     assert abs(result.jobs_skipped_share - promised_skipped) < 0.1
     assert result.jobs_skipped_share > 0.03  # it does skip
+
+
+class WaveSpy(SpySelector):
+    """Plans every job, ``a`` in the first wave."""
+
+    def plan(self, jobs: Sequence[str], context: RunContext | None = None) -> Plan:
+        plan = Plan(tuple(jobs), (), first=("a",))
+        self.plans.append(plan)
+        return plan
+
+
+def test_staged_replay_leaves_out_the_second_wave_after_a_first_wave_failure() -> None:
+    # Replayed (last 4 of 20): a fails alone, b fails alone, all pass, a and c fail.
+    runs = make_runs(["ppp"] * 16 + ["fpp", "pfp", "ppp", "fpf"])
+    split = split_history(runs, ReplayConfig(min_runs=10, staged=True))
+    spy = WaveSpy()
+    result = replay(spy, split, "waves")
+    assert [set(seen.outcomes) for seen in spy.seen] == [
+        {"a"},
+        {"a", "b", "c"},
+        {"a", "b", "c"},
+        {"a"},
+    ]
+    assert [seen.run_status for seen in spy.seen] == [None, "failed", "passed", None]
+    assert (result.failing_runs, result.caught_runs) == (3, 3)
+    assert result.skipped_jobs == 4
+    assert result.second_waves == 2
+    one_wave = replay(WaveSpy(), split_history(runs, ReplayConfig(min_runs=10)), "one")
+    assert (one_wave.caught_runs, one_wave.skipped_jobs, one_wave.second_waves) == (3, 0, 0)
+
+
+def test_a_staged_selector_keeps_its_recall_and_skips_more_in_two_waves() -> None:
+    # The wide matrix of the calibration test: planned for two waves and replayed in two, the
+    # selector keeps about the recall it keeps in one wave, and the first-wave failures of the
+    # failing runs leave out more jobs. Its calibration foretells the two-wave skipped share.
+    history = wide_history(2500, 24, seed=3)
+    one = replay(MatrixSelector(0.9), split_history(history, ReplayConfig()), "one")
+    selector = MatrixSelector(0.9, staged=True)
+    two = replay(selector, split_history(history, ReplayConfig(staged=True)), "two")
+    _, promised_recall, promised_skipped = selector.calibrated()
+    assert two.failing_runs == one.failing_runs == 64
+    assert two.failing_run_recall >= 0.85
+    assert two.jobs_skipped_share > one.jobs_skipped_share
+    assert promised_skipped is not None
+    assert abs(two.jobs_skipped_share - promised_skipped) < 0.1
+    assert 0 < two.second_waves < two.runs

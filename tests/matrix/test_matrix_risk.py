@@ -16,8 +16,10 @@ from pytest_carbon.matrix.risk import (
     co_failure_matrix,
     cover,
     design,
+    lead_job,
     raw_rows,
     risk_matrix,
+    start,
 )
 from pytest_carbon.matrix.selector import RunContext
 
@@ -213,3 +215,33 @@ def test_row_buffer_keeps_rows_in_order() -> None:
     X, y = buffer.arrays()  # handed over: the buffer keeps no copy
     assert X.shape == (0, len(FEATURES))
     assert len(y) == 0
+
+
+def test_staged_start_runs_the_likeliest_job_and_weighs_the_others_by_its_passing() -> None:
+    p = np.array([0.1, 0.4, 0.2])
+    forced = np.array([True, False, False])
+    allowed = np.zeros(3, bool)
+    chosen, costs = start(forced, allowed, p, np.ones(3), staged=False)
+    assert chosen.tolist() == [True, False, False]
+    assert costs.tolist() == [1.0, 1.0, 1.0]
+    chosen, costs = start(forced, allowed, p, np.ones(3), staged=True)
+    assert chosen.tolist() == [True, True, False]
+    assert costs == pytest.approx([0.6, 0.6, 0.6])
+    assert lead_job(chosen, allowed, p) == 1
+    assert lead_job(chosen, np.array([False, True, False]), p) == 0  # allowed to fail: never first
+    assert lead_job(chosen, allowed, np.zeros(3)) is None
+
+
+def test_staged_calibration_counts_a_lead_failure_as_caught_with_the_rest_left_out() -> None:
+    sample = CalibrationSample()
+    # Run 1: the likeliest job (index 1) fails. Run 2: only the least likely job fails.
+    for failed in ([False, True, False], [False, False, True]):
+        sample.add(0, np.zeros((3, 3)), np.zeros(3, bool), np.zeros(3, bool), np.ones(3),
+                   np.array(failed))  # fmt: skip
+    p = np.array([0.05, 0.4, 0.1])
+    staged = sample.table(p, staged=True)
+    single = sample.table(p)
+    assert staged["failing_runs"] == single["failing_runs"] == 2
+    assert staged["recall"][-1] == single["recall"][-1] == 0.5  # only the lead runs
+    assert staged["skipped"][0] == pytest.approx(2 / 6)  # lead failure: 2 of its 3 left out
+    assert single["skipped"][0] == 0.0

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -119,7 +120,7 @@ def test_save_and_load_give_the_same_plan(tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     selector.save(path)
     document = json.loads(path.read_text(encoding="utf-8"))
-    assert document["format_version"] == 3
+    assert document["format_version"] == 4
     assert "pytest-carbon" in document["versions"]
     loaded = MatrixSelector.load(path)
     assert loaded.get_params() == selector.get_params()
@@ -130,10 +131,33 @@ def test_loading_an_unknown_format_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     quiet_selector().fit(paired_history(20)).save(path)
     document = json.loads(path.read_text(encoding="utf-8"))
-    document["format_version"] = 4
+    document["format_version"] = 5
     path.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(InputError, match="unsupported model format_version 4"):
+    with pytest.raises(InputError, match=r"unsupported model format_version 5 .*reads 3 and 4"):
         MatrixSelector.load(path)
+
+
+def test_boosted_model_saves_and_loads_and_a_version_3_model_still_loads(
+    streaky_fitted: MatrixSelector, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.json"
+    streaky_fitted.save(path)
+    loaded = MatrixSelector.load(path)
+    assert loaded.model_ == streaky_fitted.model_
+    assert loaded.model_.kind == "boosted"
+    for names in (["a", "b", "c"], ["c", "a"]):
+        assert loaded.plan(names, CONTEXT) == streaky_fitted.plan(names, CONTEXT)
+    logistic = quiet_selector(target_recall=0.95, model="logistic").fit(streaky_history())
+    logistic.save(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["format_version"] = 3  # as the previous version wrote it
+    del document["params"]["staged"]
+    del document["state"]["model"]["trees"]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    old = MatrixSelector.load(path)
+    assert old.staged is False
+    assert old.model_.kind == "logistic"
+    assert old.plan(["a", "b", "c"], CONTEXT) == logistic.plan(["a", "b", "c"], CONTEXT)
 
 
 def test_loading_a_baseline_as_a_selector_is_refused(tmp_path: Path) -> None:
@@ -224,11 +248,15 @@ def streaky_fitted() -> MatrixSelector:
     return quiet_selector(target_recall=0.95).fit(streaky_history())
 
 
-def test_enough_failures_train_a_logistic_model_that_follows_streaks(
-    streaky_fitted: MatrixSelector,
+@pytest.mark.parametrize("kind", ["boosted", "logistic"])
+def test_enough_failures_train_a_model_that_follows_streaks(
+    streaky_fitted: MatrixSelector, kind: str
 ) -> None:
-    selector = copy.deepcopy(streaky_fitted)
-    assert selector.model_.kind == "logistic"
+    if kind == "boosted":
+        selector = copy.deepcopy(streaky_fitted)  # the default model
+    else:
+        selector = quiet_selector(target_recall=0.95, model=kind).fit(streaky_history())
+    assert selector.model_.kind == kind
     assert selector.model_.failures >= 200
     threshold, recall, skipped = selector.calibrated()
     assert threshold > 0.0
@@ -273,3 +301,53 @@ def test_jobs_whose_outcome_was_never_read_always_run() -> None:
     plan = quiet_selector(target_recall=0.5).fit(history).plan(["a", "b", "c"], CONTEXT)
     assert "c" in plan.run
     assert plan.reasons["c"] == "only 0 known outcome(s), needs 5 to be skipped"
+
+
+def test_the_first_wave_is_the_planned_job_likeliest_to_fail(
+    streaky_fitted: MatrixSelector,
+) -> None:
+    selector = copy.deepcopy(streaky_fitted).set_params(target_recall=1.0)  # every job runs
+    selector.update(Observation.from_run(make_runs(["fpp"], start=1000)[0], ["a", "b", "c"]))
+    plan = selector.plan(["a", "b", "c"], CONTEXT)
+    assert plan.first == ("a",)
+    assert plan.then == tuple(name for name in plan.run if name != "a")
+    assert plan.reasons["a"].startswith("first wave, the likeliest to fail; ")
+    document = plan.to_dict()
+    assert document["first"] == ["a"]
+    assert document["then"] == list(plan.then)
+
+
+def test_a_staged_selector_always_runs_its_likeliest_job_first(
+    streaky_fitted: MatrixSelector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Risks injected: d has no history, so it must run; at a risk threshold of 0.25, one wave
+    # adds nothing to it (a removes 0.2), two waves add the likeliest job, a, and run it first.
+    names = ["a", "b", "c", "d"]
+    risks = np.array([0.2, 0.01, 0.02, 0.001])
+    plans = {}
+    for staged in (False, True):
+        selector = copy.deepcopy(streaky_fitted).set_params(staged=staged)
+        monkeypatch.setattr(selector, "fail_probabilities", lambda *args: risks)
+        monkeypatch.setattr(selector, "risk_threshold", lambda: 0.25)
+        plans[staged] = selector.plan(names, CONTEXT)
+    assert (plans[False].run, plans[False].first) == (("d",), ())
+    assert (plans[True].run, plans[True].first) == (("a", "d"), ("a",))
+    with pytest.raises(ValueError, match="staged"):
+        MatrixSelector(staged="yes").fit(paired_history(5))  # type: ignore[arg-type]
+
+
+def test_baseline_runs_first_its_job_failing_most(tmp_path: Path) -> None:
+    # a fails in every 10th run, b never: one job per set, a first.
+    runs = make_runs(["fpp" if i % 10 == 3 else "ppp" for i in range(100)])
+    baseline = MozillaBaseline(0.9).fit(runs)
+    plan = baseline.plan(["a", "b", "c"], CONTEXT)
+    assert plan.run == ("a", "b", "c")
+    assert plan.first == ("a",)
+    path = tmp_path / "baseline.json"
+    baseline.save(path)
+    assert MozillaBaseline.load(path).plan(["a", "b", "c"], CONTEXT) == plan
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for counts in document["state"].values():
+        del counts["failures"]  # a model saved before per-job counts: no first wave
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert MozillaBaseline.load(path).plan(["a", "b", "c"], CONTEXT).first == ()

@@ -33,10 +33,17 @@ from pytest_carbon.matrix.selector import (
 @final
 @dataclass(slots=True)
 class PairCounts:
-    """Co-failure counts of one project: per unordered pair, [either failed, both failed]."""
+    """Co-failure counts of one project: per unordered pair, [either failed, both failed];
+    per job, [known outcomes, failures] (which job a two-wave plan runs first)."""
 
     pairs: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     durations: dict[str, list[float]] = field(default_factory=dict)
+    failures: dict[str, list[int]] = field(default_factory=dict)
+
+    def failure_rate(self, name: str) -> float:
+        """Share of a job's known outcomes that failed, smoothed (0 without any)."""
+        known, failed = self.failures.get(name, (0, 0))
+        return failed / (known + 1.0)
 
     def counts(self, a: str, b: str) -> list[int] | None:
         """The counts of the pair, in either order."""
@@ -45,6 +52,10 @@ class PairCounts:
 
     def add(self, outcomes: Mapping[str, int]) -> None:
         """Fold one run's known outcomes (1 failed, 0 passed) into the pair counts."""
+        for name, bad in outcomes.items():
+            total = self.failures.setdefault(name, [0, 0])
+            total[0] += 1
+            total[1] += bad
         failing = [name for name, bad in outcomes.items() if bad]
         if not failing:
             return
@@ -123,7 +134,9 @@ class MozillaBaseline:
                     skip.append(Skip(name, self.reason(counts, name, keep)))
         order = {name: index for index, name in enumerate(names)}
         run.sort(key=order.__getitem__)
-        return Plan(tuple(run), tuple(skip), reasons, full=not skip)
+        lead = max(run, key=counts.failure_rate)
+        first = (lead,) if len(run) > 1 and counts.failure_rate(lead) > 0 else ()
+        return Plan(tuple(run), tuple(skip), reasons, full=not skip, first=first)
 
     def equivalence_sets(self, counts: PairCounts, names: Sequence[str]) -> list[list[str]]:
         """Jobs joined transitively by confident co-failure (singletons for the rest)."""
@@ -165,7 +178,11 @@ class MozillaBaseline:
     def save(self, path: str | Path) -> None:
         """Write the fitted baseline as versioned JSON."""
         state = {
-            name: {"pairs": counts.pairs, "durations": counts.durations}
+            name: {
+                "pairs": counts.pairs,
+                "durations": counts.durations,
+                "failures": counts.failures,
+            }
             for name, counts in self.projects_.items()
         }
         write_model(path, self.kind, self.get_params(), state)
@@ -184,6 +201,7 @@ class MozillaBaseline:
                         for a, row in raw["pairs"].items()
                     },
                     {k: [float(x) for x in v] for k, v in raw["durations"].items()},
+                    failure_counts(raw.get("failures", {})),
                 )
                 for name, raw in data["state"].items()
             }
@@ -204,3 +222,11 @@ class MozillaBaseline:
         for name, counts in self.projects_.items():
             jobs = sorted(set(counts.pairs) | set(counts.durations))
             self.plan(jobs, RunContext(project=name))
+
+
+def failure_counts(raw: Mapping[str, Any]) -> dict[str, list[int]]:
+    """Per-job [known outcomes, failures] read back from JSON (absent in older models)."""
+    counts = {str(name): [int(x) for x in value] for name, value in raw.items()}
+    if any(len(v) != 2 or not 0 <= v[1] <= v[0] for v in counts.values()):
+        raise ValueError("a job's failure counts are out of range")
+    return counts

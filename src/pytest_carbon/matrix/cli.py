@@ -64,17 +64,28 @@ def add_fit(sub: Any) -> None:
         "--kind", choices=("selector", "baseline"), default="selector", help="model to train"
     )
     add_risk_model_option(parser)
+    add_staged_option(parser)
     parser.set_defaults(handler=run_fit)
 
 
+def add_staged_option(parser: Any) -> None:
+    """``--staged``: plans for a pipeline that runs in two waves."""
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="plan for a pipeline in two waves: the job likeliest to fail first, the other "
+        "planned jobs only when it passes (a failure there already shows the run fails)",
+    )
+
+
 def add_risk_model_option(parser: Any) -> None:
-    """``--risk-model``: the selector's learned regression, or counting only."""
+    """``--risk-model``: the selector's learned model, or counting only."""
     parser.add_argument(
         "--risk-model",
         choices=MODELS,
-        default="logistic",
-        help="how the selector estimates a job's chance to fail: a learned logistic "
-        "regression (default) or each job's own pass/fail chain (counting)",
+        default="boosted",
+        help="how the selector estimates a job's chance to fail: learned boosted trees "
+        "(default), a learned logistic regression, or each job's own pass/fail chain (counting)",
     )
 
 
@@ -99,9 +110,10 @@ def add_plan(sub: Any) -> None:
     parser.add_argument("--target-recall", type=float, default=None, metavar="R")
     parser.add_argument(
         "--format",
-        choices=("table", "json", "plan-json"),
+        choices=("table", "json", "waves", "plan-json"),
         default=None,
-        help="table (default on a terminal), json (a matrix for fromJSON) or plan-json",
+        help="table (default on a terminal), json (a matrix for fromJSON), waves (two "
+        'matrices, {"first": ..., "then": ...}, for a pipeline in two waves) or plan-json',
     )
     parser.set_defaults(handler=run_plan)
 
@@ -124,6 +136,7 @@ def add_evaluate(sub: Any) -> None:
         help="confidence thresholds of the Mozilla-style baseline (empty: none)",
     )
     add_risk_model_option(parser)
+    add_staged_option(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=run_evaluate)
 
@@ -170,7 +183,9 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.kind == "baseline":
         model = MozillaBaseline().fit(runs)
     else:
-        model = MatrixSelector(target_recall=args.target_recall, model=args.risk_model).fit(runs)
+        model = MatrixSelector(
+            target_recall=args.target_recall, model=args.risk_model, staged=args.staged
+        ).fit(runs)
     seconds = time.perf_counter() - started
     model.save(args.output)
     projects = len({run.project for run in runs})
@@ -179,8 +194,20 @@ def run_fit(args: argparse.Namespace) -> int:
         f"in {seconds:.1f} s; saved {args.output}"
     )
     if isinstance(model, MatrixSelector):
+        print(risk_model_line(model))
         print(calibration_line(model))
     return 0
+
+
+def risk_model_line(model: MatrixSelector) -> str:
+    """Which risk model ``fit`` learned, and why when it is not the one asked for."""
+    learned = model.model_.kind
+    line = f"risk model: {learned} ({model.model_.failures} failing job outcome(s) learned from)"
+    if learned == model.model:
+        return line
+    if learned == "chain":
+        return f"{line}: too few to learn from, each job's pass/fail chain is used"
+    return f"{line}: boosted trees could not be read from this scikit-learn, so logistic"
 
 
 def calibration_line(model: MatrixSelector) -> str:
@@ -302,21 +329,38 @@ def job_name(entry: Mapping[str, str]) -> str:
 def render_plan(
     plan: Plan, entries: Sequence[Mapping[str, str]], names: Sequence[str], output: str
 ) -> str:
-    """The plan as a fromJSON matrix, as full plan JSON or as a table."""
-    chosen = set(plan.run)
-    include = [dict(entry) for entry, name in zip(entries, names, strict=True) if name in chosen]
+    """The plan as a fromJSON matrix, as one per wave, as full plan JSON or as a table."""
+
+    def matrix(jobs: Sequence[str]) -> list[dict[str, str]]:
+        chosen = set(jobs)
+        return [dict(entry) for entry, name in zip(entries, names, strict=True) if name in chosen]
+
+    include = matrix(plan.run)
     if output == "json":
         return json.dumps({"include": include})
+    if output == "waves":
+        first = matrix(plan.first or plan.run)
+        then = matrix(plan.then) if plan.first else []
+        return json.dumps({"first": {"include": first}, "then": {"include": then}})
     if output == "plan-json":
         document = plan.to_dict()
         document["include"] = include
         return json.dumps(document, indent=2)
-    rows = [(name, "run", plan.reasons.get(name, "")) for name in plan.run]
+    leads = set(plan.first)
+    rows = [
+        (name, "run first" if name in leads else "run", plan.reasons.get(name, ""))
+        for name in plan.run
+    ]
     rows += [(item.job, "skip", item.reason) for item in plan.skip]
     order = {name: index for index, name in enumerate(names)}
     rows.sort(key=lambda row: order.get(row[0], 0))
     lines = format_table(("job", "decision", "reason"), rows)
     lines.append(f"{len(plan.run)} of {len(names)} job(s) run, {len(plan.skip)} skipped")
+    if plan.first:
+        lines.append(
+            f"in two waves: {', '.join(plan.first)} first; the other {len(plan.then)} "
+            "only when it passes"
+        )
     return "\n".join(lines)
 
 
@@ -366,6 +410,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         train_share=args.train_share,
         min_runs=args.min_runs,
         errored_as_failing=args.errored_as_failing,
+        staged=args.staged,
     )
     split = split_history(load_runs(args.history), config)
     if not split.test:
@@ -390,11 +435,13 @@ def evaluate(
     curve_points: Sequence[float],
     baseline_points: Sequence[float],
     *,
-    risk_model: str = "logistic",
+    risk_model: str = "boosted",
 ) -> dict[str, Any]:
     """Replay the selector at every operating point and the baseline at each threshold."""
     started = time.perf_counter()
-    fitted = MatrixSelector(target_recall=target, model=risk_model).fit(split.train)
+    fitted = MatrixSelector(target_recall=target, model=risk_model, staged=split.config.staged).fit(
+        split.train
+    )
     fit_seconds = time.perf_counter() - started
     curve: list[ReplayResult] = []
     expected: list[tuple[float | None, float | None]] = []
@@ -442,6 +489,12 @@ def definitions(config: ReplayConfig) -> dict[str, str]:
         ),
         "failing_run": f"status {failing} with at least one visibly failed job",
         "caught": "at least one planned job failed",
+        "waves": (
+            "two: the plan's first wave, then its other jobs only when no first-wave job "
+            "failed (jobs left out after a first-wave failure count as skipped)"
+            if config.staged
+            else "one: every planned job runs"
+        ),
         "split": (
             f"per project with at least {config.min_runs} usable runs: first "
             f"{config.train_share:.0%} train, the rest replayed in time order"
@@ -458,8 +511,12 @@ def render_evaluation(report: Mapping[str, Any]) -> str:
     ]
     rows = [result_row("selector", entry, entry["target_recall"]) for entry in report["curve"]]
     rows += [result_row("baseline", entry, entry["min_confidence"]) for entry in report["baseline"]]
-    header = ("model", "setting", "recall", "jobs skipped", "time saved", "energy saved", "plan ms")
-    lines += format_table(header, rows)
+    header: tuple[str, ...] = (
+        "model", "setting", "recall", "jobs skipped", "time saved", "energy saved", "plan ms",
+    )  # fmt: skip
+    if report["definitions"]["waves"].startswith("two"):
+        header += ("second waves",)
+    lines += format_table(header, [row[: len(header)] for row in rows])
     lines.append("")
     lines.append(
         f"at target_recall {report['target_recall']:g}: failing-run recall "
@@ -479,6 +536,7 @@ def result_row(model: str, entry: Mapping[str, Any], setting: float) -> tuple[st
         percent(entry["time_saved_share"]),
         percent(entry["energy_saved_share"]),
         f"{entry['mean_plan_ms']:.2f}",
+        percent(entry["second_waves"] / entry["runs"] if entry["runs"] else 0.0),
     )
 
 

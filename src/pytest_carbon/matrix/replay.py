@@ -13,6 +13,12 @@ Definitions:
   runs (the run broke outside its tests, e.g. while installing) are replayed and count for the
   skipped share but not as failing runs, unless ``errored_as_failing`` is set;
 * a run with status ``passed`` never counts as failing, even when an allowed-to-fail job failed.
+
+A *staged* replay runs each plan in two waves, as a pipeline whose later jobs wait for its
+first ones: the plan's ``first`` jobs run, and the rest of the plan runs only when none of them
+failed. A failure in the first wave already catches the run, so recall is the same as the
+single-wave plan's; the jobs left out after it count as skipped, and only the jobs that ran are
+revealed. The price is time: every run whose first wave passes waits for a second wave.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class ReplayConfig:
     min_runs: int = 50
     min_known_jobs: int = 2
     errored_as_failing: bool = False
+    staged: bool = False
 
 
 @final
@@ -62,6 +69,7 @@ class ReplayResult:
     jobs: int = 0
     skipped_jobs: int = 0
     full_runs: int = 0
+    second_waves: int = 0
     failing_runs: int = 0
     caught_runs: int = 0
     time_s: float = 0.0
@@ -111,6 +119,7 @@ class ReplayResult:
             "jobs": self.jobs,
             "skipped_jobs": self.skipped_jobs,
             "full_runs": self.full_runs,
+            "second_waves": self.second_waves,
             "projects": self.projects,
             "mean_plan_ms": self.mean_plan_ms,
         }
@@ -180,16 +189,31 @@ def replay(
         started = clock()
         plan = selector.plan(run.job_names, context_of(run))
         result.plan_seconds += clock() - started
-        score_run(result, run, plan, config)
-        selector.update(Observation.from_run(run, None if hindsight else plan.run))
+        ran = score_run(result, run, plan, config)
+        selector.update(Observation.from_run(run, None if hindsight else ran))
     return result
 
 
-def score_run(result: ReplayResult, run: Run, plan: Plan, config: ReplayConfig) -> None:
-    """Add one replayed run to the pooled figures."""
-    ran = set(plan.run)
+def jobs_run(run: Run, plan: Plan, staged: bool) -> tuple[set[str], bool]:
+    """The jobs of ``run`` that ``plan`` ran, and whether a second wave ran.
+
+    Single-wave, every planned job runs. Staged, the plan's ``first`` jobs run, and the others
+    only when none of the first failed.
+    """
+    if not staged or not plan.first:
+        return set(plan.run), False
+    first = set(plan.first)
+    if any(job.failed for job in run.jobs if job.job in first):
+        return first, False
+    return set(plan.run), True
+
+
+def score_run(result: ReplayResult, run: Run, plan: Plan, config: ReplayConfig) -> set[str]:
+    """Add one replayed run to the pooled figures; return the jobs that ran."""
+    ran, second_wave = jobs_run(run, plan, config.staged)
     result.runs += 1
     result.jobs += len(run.jobs)
+    result.second_waves += int(second_wave)
     result.full_runs += int(len(ran) >= len(run.jobs))
     for job in run.jobs:
         skipped = job.job not in ran
@@ -206,6 +230,7 @@ def score_run(result: ReplayResult, run: Run, plan: Plan, config: ReplayConfig) 
             result.caught_runs += 1
         elif len(result.missed) < 1000:
             result.missed.append(f"{run.project}#{run.run_id}")
+    return ran
 
 
 def replay_many(

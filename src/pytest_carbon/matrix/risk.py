@@ -7,9 +7,9 @@ Three parts:
   fall (alone, beside passing jobs, in runs allowed to pass), how stale our knowledge of it is,
   what it did in the previous run, on the same commit and on the same branch, and the run's
   context (event, time since the last run, the project's recent failures).
-* **The model** (:class:`RiskModel`): a scikit-learn logistic regression over those features,
-  learned from history, predicting P(the job fails in a run that fails). With too few failures to
-  learn weights from, the job's own pass/fail chain is used (counting).
+* **The model** (:class:`RiskModel`): scikit-learn's boosted trees (or a logistic regression)
+  over those features, learned from history, predicting P(the job fails in a run that fails).
+  With too few failures to learn from, the job's own pass/fail chain is used (counting).
 * **The cover** (:func:`cover`): jobs are added to the plan greedily, most risk removed per unit
   of cost first, while one more job removes more than the risk threshold. The risk a skipped job
   ``j`` leaves when job ``i`` runs is ``min(P(j fails) × (1 − P(i fails | j fails)), P(i passes))``.
@@ -27,6 +27,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from pytest_carbon.matrix.memory import EVENTS, JobMemory, ProjectMemory, event_index, timestamp
+from pytest_carbon.matrix.trees import Trees, fit_boosted
 
 #: The model's inputs, in order (saved with a model; a model with other names is refused).
 FEATURES: Final = (
@@ -207,17 +208,21 @@ class RowBuffer:
 @final
 @dataclass(frozen=True, slots=True)
 class RiskModel:
-    """P(a job fails in a failing run) = sigmoid(features · weights + intercept).
+    """P(a job fails in a failing run), from the features of :func:`design`.
 
-    ``kind`` is ``"logistic"`` (weights learned by scikit-learn's ``LogisticRegression`` on
-    standardised features, folded back to raw feature scale) or ``"chain"`` (too few failures
-    to learn from: the job's pass/fail chain probability is used as it is).
+    ``kind`` is ``"boosted"`` (scikit-learn's ``HistGradientBoostingClassifier``, its trees kept
+    as arrays: sigmoid(sum of the leaves a row reaches + intercept)), ``"logistic"``
+    (sigmoid(features · weights + intercept), weights learned by scikit-learn's
+    ``LogisticRegression`` on standardised features, folded back to raw feature scale) or
+    ``"chain"`` (too few failures to learn from: the job's pass/fail chain probability is used
+    as it is).
 
     A logistic model never extrapolates: each feature is clipped to the range ``low``–``high``
     it had in training before it is weighed, and a feature that did not vary in training gets
     no weight. Planning from only the jobs a plan ran moves features (how stale a job's
     outcome is, the project's failing rate) beyond what training showed; a weight learned on a
-    narrow range must not turn that into a certainty.
+    narrow range must not turn that into a certainty. Trees never extrapolate: beyond the
+    training range a row lands in the leaf of the range's edge.
     """
 
     kind: str
@@ -227,14 +232,26 @@ class RiskModel:
     failures: int = 0
     low: tuple[float, ...] = ()
     high: tuple[float, ...] = ()
+    trees: Trees | None = None
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, *, C: float, min_failures: int) -> RiskModel:
-        """Learn the weights; the chain model when ``y`` holds fewer than ``min_failures``."""
+    def fit(
+        cls, X: np.ndarray, y: np.ndarray, *, C: float, min_failures: int, kind: str = "logistic"
+    ) -> RiskModel:
+        """Learn a ``kind`` model; the chain model when ``y`` holds fewer than ``min_failures``.
+
+        A boosted model that cannot be read back from this scikit-learn is learned as logistic
+        instead (``kind`` tells which was learned).
+        """
         failures = int(y.sum())
         rows = len(y)
         if failures < min_failures or rows - failures < min_failures:
             return cls("chain", (), 0.0, rows, failures)
+        if kind == "boosted":
+            boosted = fit_boosted(X, y)
+            if boosted is not None:
+                trees, baseline = boosted
+                return cls("boosted", (), baseline, rows, failures, trees=trees)
         from sklearn.linear_model import LogisticRegression
 
         low = X.min(axis=0)
@@ -265,21 +282,25 @@ class RiskModel:
         """P(fail) of each row."""
         if self.kind == "chain":
             return np.asarray(np.clip(X[:, 0], 0.0, 1.0))
-        inside = np.clip(X, np.asarray(self.low), np.asarray(self.high))
-        z = inside @ np.asarray(self.weights) + self.intercept
+        if self.trees is not None:
+            z = self.trees.score(X) + self.intercept
+        else:
+            inside = np.clip(X, np.asarray(self.low), np.asarray(self.high))
+            z = inside @ np.asarray(self.weights) + self.intercept
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0))))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, with the feature names it expects."""
         return {
             "kind": self.kind,
-            "features": list(FEATURES) if self.weights else [],
+            "features": list(FEATURES) if self.kind != "chain" else [],
             "weights": list(self.weights),
             "intercept": self.intercept,
             "rows": self.rows,
             "failures": self.failures,
             "low": list(self.low),
             "high": list(self.high),
+            "trees": None if self.trees is None else self.trees.to_dict(),
         }
 
     @classmethod
@@ -287,12 +308,15 @@ class RiskModel:
         """Inverse of :meth:`to_dict`; ValueError when it does not fit this version's features."""
         kind = raw["kind"]
         weights = tuple(float(w) for w in raw["weights"])
-        if kind not in ("logistic", "chain"):
+        if kind not in ("logistic", "boosted", "chain"):
             raise ValueError(f"unknown risk model {kind!r}")
-        if kind == "logistic" and (
-            list(raw["features"]) != list(FEATURES) or len(weights) != len(FEATURES)
-        ):
+        if kind != "chain" and list(raw["features"]) != list(FEATURES):
             raise ValueError("the risk model's features differ from this version's")
+        if kind == "logistic" and len(weights) != len(FEATURES):
+            raise ValueError("the risk model's weights differ in number from its features")
+        trees = None
+        if kind == "boosted":
+            trees = Trees.from_dict(raw["trees"], len(FEATURES))
         intercept = float(raw["intercept"])
         low = tuple(float(x) for x in raw["low"])
         high = tuple(float(x) for x in raw["high"])
@@ -302,7 +326,8 @@ class RiskModel:
             raise ValueError("the risk model's feature ranges differ in length from its weights")
         if any(a > b for a, b in zip(low, high, strict=True)):
             raise ValueError("a risk model feature range is empty (low above high)")
-        return cls(kind, weights, intercept, int(raw["rows"]), int(raw["failures"]), low, high)
+        rows, failures = int(raw["rows"]), int(raw["failures"])
+        return cls(kind, weights, intercept, rows, failures, low, high, trees)
 
 
 # --------------------------------------------------------------------------- the cover
@@ -339,6 +364,32 @@ def first_chosen(forced: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray) ->
     if not chosen.any():
         chosen[int(np.argmax(np.where(allowed, -1.0, fail_p)))] = True
     return chosen
+
+
+def lead_job(chosen: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray) -> int | None:
+    """The job of ``chosen`` likeliest to fail, allowed-to-fail cells aside; None without one."""
+    risk = np.where(chosen & ~allowed, fail_p, -1.0)
+    best = int(np.argmax(risk))
+    return best if risk[best] > 0.0 else None
+
+
+def start(
+    forced: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray, costs: np.ndarray, staged: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The jobs a plan starts from and the costs its cover weighs.
+
+    Staged (two waves, see :class:`~pytest_carbon.matrix.selector.Plan`), the job likeliest to
+    fail always runs, first, and every other job is paid for only when it passes: the costs
+    are scaled by ``P(it passes)``, so that runs likely to fail early afford more jobs.
+    """
+    chosen = first_chosen(forced, allowed, fail_p)
+    if not staged:
+        return chosen, costs
+    lead = lead_job(np.ones_like(chosen), allowed, fail_p)
+    if lead is None:
+        return chosen, costs
+    chosen[lead] = True
+    return chosen, costs * (1.0 - fail_p[lead])
 
 
 def cover(
@@ -411,11 +462,12 @@ class CalibrationSample:
         self.cells += co.size
         self.runs.append((first_row, co.astype(np.float32), forced, allowed, costs, failed))
 
-    def table(self, fail_p: np.ndarray) -> dict[str, Any]:
+    def table(self, fail_p: np.ndarray, *, staged: bool = False) -> dict[str, Any]:
         """Recall and skipped share at each threshold, planning every kept run with ``fail_p``.
 
         The cover adds jobs in the same order whatever the threshold, so one full ordering per
         run gives its plan at every threshold: a prefix, up to the first gain not above it.
+        ``staged`` plans in two waves: a run whose lead job fails runs that job alone.
         """
         grid = np.asarray(THRESHOLDS)
         caught = np.zeros(len(grid))
@@ -424,14 +476,20 @@ class CalibrationSample:
         for first_row, co, forced, allowed, costs, failed in self.runs:
             n = len(forced)
             p = np.where(allowed, 0.0, fail_p[first_row : first_row + n])
-            chosen = first_chosen(forced, allowed, p)
+            chosen, weighed = start(forced, allowed, p, costs, staged)
+            jobs += n
+            lead = lead_job(chosen, allowed, p) if staged else None
+            if lead is not None and failed[lead]:
+                skipped += n - 1
+                failing += 1
+                caught += 1
+                continue
             caught_first = bool(failed[chosen].any())
             steps: list[tuple[float, int]] = []
-            start = int(chosen.sum())
-            cover(risk_matrix(p, co.astype(float)), p, costs, chosen, -1.0, steps)
+            started = int(chosen.sum())
+            cover(risk_matrix(p, co.astype(float)), p, weighed, chosen, -1.0, steps)
             gains = np.minimum.accumulate(np.asarray([gain for gain, _ in steps]))
-            jobs += n
-            skipped += n - start - (gains[None, :] > grid[:, None]).sum(axis=1)
+            skipped += n - started - (gains[None, :] > grid[:, None]).sum(axis=1)
             if failed.any():
                 failing += 1
                 if caught_first:

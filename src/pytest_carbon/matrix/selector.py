@@ -1,8 +1,8 @@
 """The matrix selector: learns which CI jobs fail, and with which, and plans which ones to run.
 
 For every job of every project the selector keeps counts of its outcomes (see
-:mod:`pytest_carbon.matrix.memory`); a logistic regression learned from history turns them, and
-the run's context, into P(the job fails now) (see :mod:`pytest_carbon.matrix.risk`). Planning
+:mod:`pytest_carbon.matrix.memory`); boosted trees learned from history turn them, and the
+run's context, into P(the job fails now) (see :mod:`pytest_carbon.matrix.risk`). Planning
 adds jobs greedily, the most risk removed per unit of cost first, while one more job removes more
 than a risk threshold; what a job leaves uncovered of another follows their history of failing
 together, recent co-failures weighing more. The threshold comes from ``target_recall``: ``fit``
@@ -10,7 +10,8 @@ plans a sample of its own history at every threshold and keeps the table of reca
 share, so the threshold is the largest that kept the target there. Allowed-to-fail cells are
 recognised and never counted as catching a failure; jobs without enough readable history always
 run; a job not run for ``max_unseen`` runs runs again; every ``full_run_every``-th run of a
-project runs the whole matrix to keep the statistics honest.
+project runs the whole matrix to keep the statistics honest. A plan names its first wave (the
+job likeliest to fail) for pipelines that run the rest only when it passes.
 """
 
 from __future__ import annotations
@@ -36,15 +37,18 @@ from pytest_carbon.matrix.risk import (
     co_failure_matrix,
     cover,
     design,
-    first_chosen,
+    lead_job,
     raw_rows,
     risk_matrix,
+    start,
 )
 
 MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
-MODEL_FORMAT_VERSION: Final = 3
+MODEL_FORMAT_VERSION: Final = 4
+#: Versions this package reads: 3 has no boosted trees, no first waves and no ``staged``.
+READABLE_FORMAT_VERSIONS: Final = (3, 4)
 COSTS: Final = ("auto", "jobs", "duration", "energy")
-MODELS: Final = ("logistic", "chain")
+MODELS: Final = ("boosted", "logistic", "chain")
 #: Fewer failing job outcomes than this in the history: the pass/fail chain, not a regression.
 MIN_FAILURES: Final = 200
 #: Runs of a project before its runs are sampled for the calibration table; runs sampled at most,
@@ -85,23 +89,39 @@ class Skip:
 @final
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Which jobs of one run to run and which to skip."""
+    """Which jobs of one run to run and which to skip.
+
+    ``first`` is the plan's first wave, for pipelines that run in two: the jobs of ``run``
+    likeliest to show a failure, to run before the others (``then``). When a first-wave job
+    fails, the run is known to fail and ``then`` may be left out; when all of them pass,
+    ``then`` runs as planned. Empty when the plan has no first wave (a full run kept for the
+    statistics, a run with one job).
+    """
 
     run: tuple[str, ...]
     skip: tuple[Skip, ...]
     reasons: Mapping[str, str] = field(default_factory=dict)
     full: bool = False
     risk: float = 0.0
+    first: tuple[str, ...] = ()
 
     @property
     def skipped(self) -> tuple[str, ...]:
         """Names of the skipped jobs."""
         return tuple(item.job for item in self.skip)
 
+    @property
+    def then(self) -> tuple[str, ...]:
+        """The jobs of ``run`` outside the first wave."""
+        first = set(self.first)
+        return tuple(name for name in self.run if name not in first)
+
     def to_dict(self) -> dict[str, Any]:
         """The plan as plain JSON data."""
         return {
             "run": list(self.run),
+            "first": list(self.first),
+            "then": list(self.then),
             "skip": [{"job": s.job, "reason": s.reason, "risk": s.risk} for s in self.skip],
             "reasons": dict(self.reasons),
             "full": self.full,
@@ -215,11 +235,11 @@ def read_model(path: str | Path, kind: str | None = None) -> dict[str, Any]:
             name, "not a pytest-carbon matrix model", fix="pass a file from `matrix fit`"
         )
     version = data.get("format_version")
-    if version != MODEL_FORMAT_VERSION:
+    if version not in READABLE_FORMAT_VERSIONS:
         raise InputError(
             name,
             f"unsupported model format_version {version!r} (this pytest-carbon reads "
-            f"{MODEL_FORMAT_VERSION})",
+            f"{' and '.join(map(str, READABLE_FORMAT_VERSIONS))})",
             fix="re-run `pytest-carbon matrix fit` with this version",
         )
     if kind is not None and data.get("model") != kind:
@@ -244,10 +264,14 @@ class MatrixSelector:
     every so many runs (0 never); ``max_unseen`` forces a job that has not run for that many
     runs (0 never); ``co_failure_prior`` shrinks co-failure shares toward zero and
     ``co_failure_decay`` weighs each older co-failure by that factor; ``model`` is
-    ``"logistic"`` (a learned regression over the job's history and the run's context) or
-    ``"chain"`` (each job's own pass/fail chain: counting only); ``train_mask`` is the share of
+    ``"boosted"`` (learned boosted trees over the job's history and the run's context),
+    ``"logistic"`` (a learned logistic regression over the same features) or ``"chain"`` (each
+    job's own pass/fail chain: counting only); ``train_mask`` is the share of
     job outcomes hidden while the model learns, so that it learns what stale knowledge of a
-    skipped job is worth; ``C`` is the logistic regression's inverse regularisation strength.
+    skipped job is worth; ``C`` is the logistic regression's inverse regularisation strength;
+    ``staged`` plans for a pipeline that runs in two waves (see :class:`Plan`): the job likeliest
+    to fail always runs first, and the other jobs are weighed at their cost when it passes, so
+    that their risk threshold and the calibration table are those of two waves.
     """
 
     kind: Final = "MatrixSelector"
@@ -262,9 +286,10 @@ class MatrixSelector:
         max_unseen: int = 5,
         co_failure_prior: float = 1.0,
         co_failure_decay: float = 0.8,
-        model: str = "logistic",
+        model: str = "boosted",
         train_mask: float = 0.3,
         C: float = 1.0,
+        staged: bool = False,
     ) -> None:
         self.target_recall = target_recall
         self.cost = cost
@@ -276,6 +301,7 @@ class MatrixSelector:
         self.model = model
         self.train_mask = train_mask
         self.C = C
+        self.staged = staged
 
     # ------------------------------------------------------------------ parameters
 
@@ -292,6 +318,7 @@ class MatrixSelector:
             "model": self.model,
             "train_mask": self.train_mask,
             "C": self.C,
+            "staged": self.staged,
         }
 
     def set_params(self, **params: Any) -> MatrixSelector:
@@ -326,6 +353,8 @@ class MatrixSelector:
             raise ValueError("co_failure_prior >= 0, co_failure_decay in (0, 1], C > 0")
         if not 0.0 <= self.train_mask < 1.0:
             raise ValueError("train_mask must be in [0, 1)")
+        if not isinstance(self.staged, bool):
+            raise ValueError("staged must be True or False")
 
     # ------------------------------------------------------------------ learning
 
@@ -385,10 +414,12 @@ class MatrixSelector:
                 status = None if any(hidden) else run.status
                 self.learn_run(shown, run, names, shown_outcomes, status, moment)
         X, y = matrix.arrays()
-        least = MIN_FAILURES if self.model == "logistic" else len(y) + 1
-        self.model_ = RiskModel.fit(X, y, C=self.C, min_failures=least)
+        least = MIN_FAILURES if self.model != "chain" else len(y) + 1
+        self.model_ = RiskModel.fit(X, y, C=self.C, min_failures=least, kind=self.model)
         del X, y
-        self.calibration_ = sample.table(self.model_.predict(calibration_rows.arrays()[0]))
+        self.calibration_ = sample.table(
+            self.model_.predict(calibration_rows.arrays()[0]), staged=self.staged
+        )
         self.projects_ = projects
         return self
 
@@ -503,11 +534,12 @@ class MatrixSelector:
         reasons = {name: why for name, why in zip(names, forced, strict=True) if why}
         fail_p = np.where(allowed, 0.0, self.fail_probabilities(project, names, context))
         co = co_failure_matrix(project, names, self.co_failure_prior)
-        chosen = first_chosen(np.array([why is not None for why in forced]), allowed, fail_p)
+        must = np.array([why is not None for why in forced])
+        chosen, weighed = start(must, allowed, fail_p, self.job_costs(jobs), self.staged)
         if not reasons:
             reasons[names[int(np.argmax(chosen))]] = "at least one job runs"
         threshold = self.risk_threshold()
-        risk = cover(risk_matrix(fail_p, co), fail_p, self.job_costs(jobs), chosen, threshold)
+        risk = cover(risk_matrix(fail_p, co), fail_p, weighed, chosen, threshold)
         run: list[str] = []
         skip: list[Skip] = []
         for index, name in enumerate(names):
@@ -516,7 +548,11 @@ class MatrixSelector:
                 reasons.setdefault(name, self.run_reason(float(fail_p[index])))
             else:
                 skip.append(self.skip_for(names, index, jobs, allowed, chosen, fail_p, co))
-        return Plan(tuple(run), tuple(skip), reasons, full=not skip, risk=risk)
+        lead = lead_job(chosen, allowed, fail_p) if len(run) > 1 else None
+        first = () if lead is None else (names[lead],)
+        for name in first:
+            reasons[name] = f"first wave, the likeliest to fail; {reasons[name]}"
+        return Plan(tuple(run), tuple(skip), reasons, full=not skip, risk=risk, first=first)
 
     def risk_threshold(self) -> float:
         """The risk threshold planning uses for ``target_recall`` (see :meth:`calibrated`)."""
@@ -545,6 +581,8 @@ class MatrixSelector:
     def job_costs(self, jobs: Sequence[JobMemory]) -> np.ndarray:
         """Relative cost of each job (mean 1) under the ``cost`` parameter."""
         mode = self.cost
+        if not jobs:
+            return np.ones(0)
         if mode == "auto":
             mode = "energy" if all(job.energy_n for job in jobs) else "duration"
         if mode == "energy" and all(job.energy_n for job in jobs):
