@@ -189,48 +189,51 @@ def test_evaluate_with_the_counting_model(
         main([*argv, "--risk-model", "forest"])
 
 
-def test_a_two_wave_plan_prints_each_wave_as_a_matrix(
+def test_a_plan_in_waves_prints_each_wave_as_a_matrix(
     history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = tmp_path / "model.json"
-    assert main(["matrix", "fit", str(history), "-o", str(model), "--staged"]) == 0
-    assert json.loads(model.read_text(encoding="utf-8"))["params"]["staged"] is True
+    assert main(["matrix", "fit", str(history), "-o", str(model), "--waves", "2"]) == 0
+    assert json.loads(model.read_text(encoding="utf-8"))["params"]["waves"] == 2
     argv = ["matrix", "plan", "--model", str(model), "--jobs", "a,b,c", "--project", "acme@app"]
     argv += ["--target-recall", "1.0"]
     capsys.readouterr()
     assert main([*argv, "--format", "plan-json"]) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert len(plan["first"]) == 1
-    assert plan["first"][0] in ("a", "b")  # c never failed
+    first, then = plan["waves"]
+    assert len(first) == 1
+    assert first[0] in ("a", "b")  # c never failed
+    assert sorted(first + then) == ["a", "b", "c"]
     assert main([*argv, "--format", "waves"]) == 0
     waves = json.loads(capsys.readouterr().out)
-    assert set(waves) == {"first", "then"}
-    first, then = ([entry["job"] for entry in waves[w]["include"]] for w in ("first", "then"))
-    assert first == plan["first"]
-    assert then == plan["then"]
-    assert sorted(first + then) == ["a", "b", "c"]
+    assert [[entry["job"] for entry in wave["include"]] for wave in waves["waves"]] == [first, then]
     assert main([*argv[:-1], "0.01", "--format", "waves"]) == 0  # one job runs: one wave
     one = json.loads(capsys.readouterr().out)
-    assert len(one["first"]["include"]) == 1
-    assert one["then"] == {"include": []}
+    assert len(one["waves"]) == 1
+    assert len(one["waves"][0]["include"]) == 1
     assert main([*argv, "--format", "table"]) == 0
     table = capsys.readouterr().out
-    assert re.search(rf"{plan['first'][0]}\s+run first\s+first wave, the likeliest to fail", table)
-    assert f"in two waves: {plan['first'][0]} first; the other 2 only when it passes" in table
+    assert re.search(rf"{first[0]}\s+run, wave 1\s+wave 1, the likeliest to fail", table)
+    assert f"in 2 waves: {first[0]}, then the other 2, each wave only when" in table
 
 
-def test_evaluate_in_two_waves(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_in_waves(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["matrix", "evaluate", str(history), "--curve", "", "--baseline", "0.9"]
     assert main([*argv, "--target-recall", "0.9", "--format", "json"]) == 0
     one = json.loads(capsys.readouterr().out)
-    assert main([*argv, "--target-recall", "0.9", "--format", "json", "--staged"]) == 0
+    assert main([*argv, "--target-recall", "0.9", "--format", "json", "--waves", "2"]) == 0
     two = json.loads(capsys.readouterr().out)
-    assert one["definitions"]["waves"].startswith("one")
-    assert two["definitions"]["waves"].startswith("two")
+    assert one["definitions"]["waves"].startswith("1:")
+    assert two["definitions"]["waves"].startswith("2:")
+    assert (one["waves"], two["waves"]) == (1, 2)
     assert two["failing_runs"] == one["failing_runs"] == 3
     assert two["failing_run_recall"] == 1.0
     assert one["second_waves"] == 0
+    assert one["waves_run"] == one["runs"]
     assert 0 < two["second_waves"] < two["runs"]
+    assert two["waves_run"] == two["runs"] + two["second_waves"]
     assert two["baseline"][0]["second_waves"] > 0
-    assert main([*argv, "--staged"]) == 0
+    assert main([*argv, "--waves", "2"]) == 0
     assert "second waves" in capsys.readouterr().out
+    assert main([*argv, "--waves", "0"]) == 2
+    assert "--waves: 0 is not a number of waves. Fix: pass 1, 2 or 3" in capsys.readouterr().err

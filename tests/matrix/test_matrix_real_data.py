@@ -44,8 +44,8 @@ def test_a_slice_of_real_history_replays_in_two_waves() -> None:
     records = list(itertools.islice(iter_csv(DATA_FILE), 20000))
     runs = group_runs(records)
     one = replay(MatrixSelector(target_recall=0.95), split_history(runs, ReplayConfig()), "one")
-    selector = MatrixSelector(target_recall=0.95, staged=True)
-    two = replay(selector, split_history(runs, ReplayConfig(staged=True)), "two")
+    selector = MatrixSelector(target_recall=0.95, waves=2)
+    two = replay(selector, split_history(runs, ReplayConfig(waves=2)), "two")
     assert two.failing_runs == one.failing_runs > 0
     assert 0 < two.second_waves < two.runs
     assert two.jobs_skipped_share > one.jobs_skipped_share

@@ -119,10 +119,16 @@ def test_calibration_foretells_the_replay_of_a_wide_matrix(target: float) -> Non
 
 
 class WaveSpy(SpySelector):
-    """Plans every job, ``a`` in the first wave."""
+    """Plans every job in waves: ``a``, then (with three waves) ``b``, then the others."""
+
+    def __init__(self, waves: int = 2) -> None:
+        super().__init__()
+        self.waves = waves
 
     def plan(self, jobs: Sequence[str], context: RunContext | None = None) -> Plan:
-        plan = Plan(tuple(jobs), (), first=("a",))
+        leads = ("a", "b")[: self.waves - 1]
+        rest = tuple(job for job in jobs if job not in leads)
+        plan = Plan(tuple(jobs), (), waves=(*((lead,) for lead in leads), rest))
         self.plans.append(plan)
         return plan
 
@@ -130,7 +136,7 @@ class WaveSpy(SpySelector):
 def test_staged_replay_leaves_out_the_second_wave_after_a_first_wave_failure() -> None:
     # Replayed (last 4 of 20): a fails alone, b fails alone, all pass, a and c fail.
     runs = make_runs(["ppp"] * 16 + ["fpp", "pfp", "ppp", "fpf"])
-    split = split_history(runs, ReplayConfig(min_runs=10, staged=True))
+    split = split_history(runs, ReplayConfig(min_runs=10, waves=2))
     spy = WaveSpy()
     result = replay(spy, split, "waves")
     assert [set(seen.outcomes) for seen in spy.seen] == [
@@ -143,8 +149,26 @@ def test_staged_replay_leaves_out_the_second_wave_after_a_first_wave_failure() -
     assert (result.failing_runs, result.caught_runs) == (3, 3)
     assert result.skipped_jobs == 4
     assert result.second_waves == 2
+    assert result.waves_run == 6
     one_wave = replay(WaveSpy(), split_history(runs, ReplayConfig(min_runs=10)), "one")
     assert (one_wave.caught_runs, one_wave.skipped_jobs, one_wave.second_waves) == (3, 0, 0)
+    assert one_wave.waves_run == 4
+
+
+def test_three_waves_stop_at_the_first_wave_holding_a_failure() -> None:
+    # Replayed: a fails; b fails; all pass; b and c fail.
+    runs = make_runs(["ppp"] * 16 + ["fpp", "pfp", "ppp", "pff"])
+    spy = WaveSpy(waves=3)
+    result = replay(spy, split_history(runs, ReplayConfig(min_runs=10, waves=3)), "three")
+    assert [sorted(seen.outcomes) for seen in spy.seen] == [
+        ["a"],
+        ["a", "b"],
+        ["a", "b", "c"],
+        ["a", "b"],
+    ]
+    assert (result.failing_runs, result.caught_runs) == (3, 3)
+    assert result.skipped_jobs == 2 + 1 + 0 + 1
+    assert (result.second_waves, result.waves_run) == (3, 1 + 2 + 3 + 2)
 
 
 def test_a_staged_selector_keeps_its_recall_and_skips_more_in_two_waves() -> None:
@@ -153,8 +177,8 @@ def test_a_staged_selector_keeps_its_recall_and_skips_more_in_two_waves() -> Non
     # failing runs leave out more jobs. Its calibration foretells the two-wave skipped share.
     history = wide_history(2500, 24, seed=3)
     one = replay(MatrixSelector(0.9), split_history(history, ReplayConfig()), "one")
-    selector = MatrixSelector(0.9, staged=True)
-    two = replay(selector, split_history(history, ReplayConfig(staged=True)), "two")
+    selector = MatrixSelector(0.9, waves=2)
+    two = replay(selector, split_history(history, ReplayConfig(waves=2)), "two")
     _, promised_recall, promised_skipped = selector.calibrated()
     assert two.failing_runs == one.failing_runs == 64
     assert two.failing_run_recall >= 0.85

@@ -16,7 +16,7 @@ from pytest_carbon.matrix.risk import (
     co_failure_matrix,
     cover,
     design,
-    lead_job,
+    lead_jobs,
     raw_rows,
     risk_matrix,
     start,
@@ -217,19 +217,21 @@ def test_row_buffer_keeps_rows_in_order() -> None:
     assert len(y) == 0
 
 
-def test_staged_start_runs_the_likeliest_job_and_weighs_the_others_by_its_passing() -> None:
+def test_waves_start_from_the_likeliest_jobs_and_weigh_the_others_by_their_passing() -> None:
     p = np.array([0.1, 0.4, 0.2])
     forced = np.array([True, False, False])
     allowed = np.zeros(3, bool)
-    chosen, costs = start(forced, allowed, p, np.ones(3), staged=False)
-    assert chosen.tolist() == [True, False, False]
-    assert costs.tolist() == [1.0, 1.0, 1.0]
-    chosen, costs = start(forced, allowed, p, np.ones(3), staged=True)
-    assert chosen.tolist() == [True, True, False]
+    chosen, costs, leads = start(forced, allowed, p, np.ones(3), waves=1)
+    assert (chosen.tolist(), costs.tolist(), leads) == ([True, False, False], [1.0] * 3, [])
+    chosen, costs, leads = start(forced, allowed, p, np.ones(3), waves=2)
+    assert (chosen.tolist(), leads) == ([True, True, False], [1])
     assert costs == pytest.approx([0.6, 0.6, 0.6])
-    assert lead_job(chosen, allowed, p) == 1
-    assert lead_job(chosen, np.array([False, True, False]), p) == 0  # allowed to fail: never first
-    assert lead_job(chosen, allowed, np.zeros(3)) is None
+    chosen, costs, leads = start(forced, allowed, p, np.ones(3), waves=3)
+    assert (chosen.tolist(), leads) == ([True, True, False], [1])  # later leads: not added
+    assert costs == pytest.approx([0.6, 0.6, 0.6])
+    everyone = np.ones(3, bool)
+    assert lead_jobs(everyone, np.array([False, True, False]), p, 2) == [2, 0]  # allowed: never
+    assert lead_jobs(everyone, allowed, np.zeros(3), 2) == []
 
 
 def test_staged_calibration_counts_a_lead_failure_as_caught_with_the_rest_left_out() -> None:
@@ -239,8 +241,9 @@ def test_staged_calibration_counts_a_lead_failure_as_caught_with_the_rest_left_o
         sample.add(0, np.zeros((3, 3)), np.zeros(3, bool), np.zeros(3, bool), np.ones(3),
                    np.array(failed))  # fmt: skip
     p = np.array([0.05, 0.4, 0.1])
-    staged = sample.table(p, staged=True)
+    staged = sample.table(p, waves=2)
     single = sample.table(p)
+    assert sample.table(p, waves=3) == staged  # planned as two waves: a later lead is chosen
     assert staged["failing_runs"] == single["failing_runs"] == 2
     assert staged["recall"][-1] == single["recall"][-1] == 0.5  # only the lead runs
     assert staged["skipped"][0] == pytest.approx(2 / 6)  # lead failure: 2 of its 3 left out

@@ -151,11 +151,11 @@ def test_boosted_model_saves_and_loads_and_a_version_3_model_still_loads(
     logistic.save(path)
     document = json.loads(path.read_text(encoding="utf-8"))
     document["format_version"] = 3  # as the previous version wrote it
-    del document["params"]["staged"]
+    del document["params"]["waves"]
     del document["state"]["model"]["trees"]
     path.write_text(json.dumps(document), encoding="utf-8")
     old = MatrixSelector.load(path)
-    assert old.staged is False
+    assert old.waves == 1
     assert old.model_.kind == "logistic"
     assert old.plan(["a", "b", "c"], CONTEXT) == logistic.plan(["a", "b", "c"], CONTEXT)
 
@@ -308,32 +308,42 @@ def test_the_first_wave_is_the_planned_job_likeliest_to_fail(
 ) -> None:
     selector = copy.deepcopy(streaky_fitted).set_params(target_recall=1.0)  # every job runs
     selector.update(Observation.from_run(make_runs(["fpp"], start=1000)[0], ["a", "b", "c"]))
+    assert selector.plan(["a", "b", "c"], CONTEXT).waves == ()  # one wave: none named
+    selector.set_params(waves=2)
     plan = selector.plan(["a", "b", "c"], CONTEXT)
-    assert plan.first == ("a",)
-    assert plan.then == tuple(name for name in plan.run if name != "a")
-    assert plan.reasons["a"].startswith("first wave, the likeliest to fail; ")
-    document = plan.to_dict()
-    assert document["first"] == ["a"]
-    assert document["then"] == list(plan.then)
+    assert plan.waves == (("a",), ("b", "c"))
+    assert plan.reasons["a"].startswith("wave 1, the likeliest to fail; ")
+    assert plan.to_dict()["waves"] == [["a"], ["b", "c"]]
+    p = selector.fail_probabilities(selector.projects_["acme@app"], ["a", "b", "c"], CONTEXT)
+    second = "bc"[int(p[1:].argmax())]
+    three = selector.set_params(waves=3).plan(["a", "b", "c"], CONTEXT)
+    assert three.waves == (("a",), (second,), tuple(n for n in "bc" if n != second))
+    assert three.reasons[second].startswith("wave 2, the likeliest to fail; ")
 
 
-def test_a_staged_selector_always_runs_its_likeliest_job_first(
+def test_a_selector_in_waves_always_runs_its_likeliest_jobs_first(
     streaky_fitted: MatrixSelector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Risks injected: d has no history, so it must run; at a risk threshold of 0.25, one wave
-    # adds nothing to it (a removes 0.2), two waves add the likeliest job, a, and run it first.
+    # adds nothing to it (a removes 0.2), waves add the likeliest job and run it first; a third
+    # wave opens with the next planned job, adding none.
     names = ["a", "b", "c", "d"]
     risks = np.array([0.2, 0.01, 0.02, 0.001])
     plans = {}
-    for staged in (False, True):
-        selector = copy.deepcopy(streaky_fitted).set_params(staged=staged)
+    for waves in (1, 2, 3):
+        selector = copy.deepcopy(streaky_fitted).set_params(waves=waves)
         monkeypatch.setattr(selector, "fail_probabilities", lambda *args: risks)
         monkeypatch.setattr(selector, "risk_threshold", lambda: 0.25)
-        plans[staged] = selector.plan(names, CONTEXT)
-    assert (plans[False].run, plans[False].first) == (("d",), ())
-    assert (plans[True].run, plans[True].first) == (("a", "d"), ("a",))
-    with pytest.raises(ValueError, match="staged"):
-        MatrixSelector(staged="yes").fit(paired_history(5))  # type: ignore[arg-type]
+        plans[waves] = selector.plan(names, CONTEXT)
+    assert (plans[1].run, plans[1].waves) == (("d",), ())
+    assert (plans[2].run, plans[2].waves) == (("a", "d"), (("a",), ("d",)))
+    assert (plans[3].run, plans[3].waves) == (("a", "d"), (("a",), ("d",)))
+    risks[3] = 0.3  # d now likeliest: it opens the first wave, a the second
+    monkeypatch.setattr(selector, "risk_threshold", lambda: 0.0)  # every job runs
+    assert selector.plan(names, CONTEXT).waves == (("d",), ("a",), ("b", "c"))
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="waves"):
+            MatrixSelector(waves=bad).fit(paired_history(5))  # type: ignore[arg-type]
 
 
 def test_baseline_runs_first_its_job_failing_most(tmp_path: Path) -> None:
@@ -342,7 +352,7 @@ def test_baseline_runs_first_its_job_failing_most(tmp_path: Path) -> None:
     baseline = MozillaBaseline(0.9).fit(runs)
     plan = baseline.plan(["a", "b", "c"], CONTEXT)
     assert plan.run == ("a", "b", "c")
-    assert plan.first == ("a",)
+    assert plan.waves == (("a",), ("b", "c"))
     path = tmp_path / "baseline.json"
     baseline.save(path)
     assert MozillaBaseline.load(path).plan(["a", "b", "c"], CONTEXT) == plan
@@ -350,4 +360,4 @@ def test_baseline_runs_first_its_job_failing_most(tmp_path: Path) -> None:
     for counts in document["state"].values():
         del counts["failures"]  # a model saved before per-job counts: no first wave
     path.write_text(json.dumps(document), encoding="utf-8")
-    assert MozillaBaseline.load(path).plan(["a", "b", "c"], CONTEXT).first == ()
+    assert MozillaBaseline.load(path).plan(["a", "b", "c"], CONTEXT).waves == ()

@@ -34,7 +34,7 @@ from pytest_carbon.matrix.selector import (
 @dataclass(slots=True)
 class PairCounts:
     """Co-failure counts of one project: per unordered pair, [either failed, both failed];
-    per job, [known outcomes, failures] (which job a two-wave plan runs first)."""
+    per job, [known outcomes, failures] (which job a plan in waves runs first)."""
 
     pairs: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     durations: dict[str, list[float]] = field(default_factory=dict)
@@ -135,8 +135,10 @@ class MozillaBaseline:
         order = {name: index for index, name in enumerate(names)}
         run.sort(key=order.__getitem__)
         lead = max(run, key=counts.failure_rate)
-        first = (lead,) if len(run) > 1 and counts.failure_rate(lead) > 0 else ()
-        return Plan(tuple(run), tuple(skip), reasons, full=not skip, first=first)
+        waves: tuple[tuple[str, ...], ...] = ()
+        if len(run) > 1 and counts.failure_rate(lead) > 0:
+            waves = ((lead,), tuple(name for name in run if name != lead))
+        return Plan(tuple(run), tuple(skip), reasons, full=not skip, waves=waves)
 
     def equivalence_sets(self, counts: PairCounts, names: Sequence[str]) -> list[list[str]]:
         """Jobs joined transitively by confident co-failure (singletons for the rest)."""

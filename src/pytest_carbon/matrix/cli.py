@@ -64,17 +64,20 @@ def add_fit(sub: Any) -> None:
         "--kind", choices=("selector", "baseline"), default="selector", help="model to train"
     )
     add_risk_model_option(parser)
-    add_staged_option(parser)
+    add_waves_option(parser)
     parser.set_defaults(handler=run_fit)
 
 
-def add_staged_option(parser: Any) -> None:
-    """``--staged``: plans for a pipeline that runs in two waves."""
+def add_waves_option(parser: Any) -> None:
+    """``--waves N``: plans for a pipeline that runs in waves."""
     parser.add_argument(
-        "--staged",
-        action="store_true",
-        help="plan for a pipeline in two waves: the job likeliest to fail first, the other "
-        "planned jobs only when it passes (a failure there already shows the run fails)",
+        "--waves",
+        type=int,
+        default=1,
+        metavar="N",
+        help="plan for a pipeline in N waves (default 1: every planned job at once): the N-1 "
+        "jobs likeliest to fail first, one a wave, each wave only when the ones before passed "
+        "(a failure there already shows the run fails)",
     )
 
 
@@ -112,8 +115,8 @@ def add_plan(sub: Any) -> None:
         "--format",
         choices=("table", "json", "waves", "plan-json"),
         default=None,
-        help="table (default on a terminal), json (a matrix for fromJSON), waves (two "
-        'matrices, {"first": ..., "then": ...}, for a pipeline in two waves) or plan-json',
+        help="table (default on a terminal), json (a matrix for fromJSON), waves (a matrix "
+        'per wave, {"waves": [...]}, for a pipeline in waves) or plan-json',
     )
     parser.set_defaults(handler=run_plan)
 
@@ -136,7 +139,7 @@ def add_evaluate(sub: Any) -> None:
         help="confidence thresholds of the Mozilla-style baseline (empty: none)",
     )
     add_risk_model_option(parser)
-    add_staged_option(parser)
+    add_waves_option(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=run_evaluate)
 
@@ -177,6 +180,7 @@ def load_runs(sources: Sequence[str]) -> list[Run]:
 def run_fit(args: argparse.Namespace) -> int:
     """Train and save a model."""
     check_share("--target-recall", args.target_recall)
+    check_waves(args.waves)
     runs = load_runs(args.history)
     started = time.perf_counter()
     model: MatrixSelector | MozillaBaseline
@@ -184,7 +188,7 @@ def run_fit(args: argparse.Namespace) -> int:
         model = MozillaBaseline().fit(runs)
     else:
         model = MatrixSelector(
-            target_recall=args.target_recall, model=args.risk_model, staged=args.staged
+            target_recall=args.target_recall, model=args.risk_model, waves=args.waves
         ).fit(runs)
     seconds = time.perf_counter() - started
     model.save(args.output)
@@ -224,6 +228,12 @@ def calibration_line(model: MatrixSelector) -> str:
         f"{sample['runs']} sampled run(s) of its own history ({sample['failing_runs']} failing) "
         f"its plans kept {percent(recall)} of failing runs and skipped {percent(skipped)} of jobs"
     )
+
+
+def check_waves(value: int) -> None:
+    """Refuse a number of waves below 1."""
+    if value < 1:
+        raise InputError("--waves", f"{value} is not a number of waves", fix="pass 1, 2 or 3")
 
 
 def check_share(option: str, value: float) -> None:
@@ -339,16 +349,14 @@ def render_plan(
     if output == "json":
         return json.dumps({"include": include})
     if output == "waves":
-        first = matrix(plan.first or plan.run)
-        then = matrix(plan.then) if plan.first else []
-        return json.dumps({"first": {"include": first}, "then": {"include": then}})
+        return json.dumps({"waves": [{"include": matrix(wave)} for wave in plan.in_waves]})
     if output == "plan-json":
         document = plan.to_dict()
         document["include"] = include
         return json.dumps(document, indent=2)
-    leads = set(plan.first)
+    leads = {wave[0]: number for number, wave in enumerate(plan.waves[:-1], 1)}
     rows = [
-        (name, "run first" if name in leads else "run", plan.reasons.get(name, ""))
+        (name, f"run, wave {leads[name]}" if name in leads else "run", plan.reasons.get(name, ""))
         for name in plan.run
     ]
     rows += [(item.job, "skip", item.reason) for item in plan.skip]
@@ -356,10 +364,11 @@ def render_plan(
     rows.sort(key=lambda row: order.get(row[0], 0))
     lines = format_table(("job", "decision", "reason"), rows)
     lines.append(f"{len(plan.run)} of {len(names)} job(s) run, {len(plan.skip)} skipped")
-    if plan.first:
+    if plan.waves:
+        order_text = ", then ".join(wave[0] for wave in plan.waves[:-1])
         lines.append(
-            f"in two waves: {', '.join(plan.first)} first; the other {len(plan.then)} "
-            "only when it passes"
+            f"in {len(plan.waves)} waves: {order_text}, then the other {len(plan.waves[-1])}, "
+            "each wave only when the ones before it passed"
         )
     return "\n".join(lines)
 
@@ -404,13 +413,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Replay the history and print recall and savings for each operating point."""
     check_share("--target-recall", args.target_recall)
     check_share("--train-share", args.train_share)
+    check_waves(args.waves)
     curve_points = sorted(set(parse_points(args.curve, "--curve")) | {args.target_recall})
     baseline_points = parse_points(args.baseline, "--baseline")
     config = ReplayConfig(
         train_share=args.train_share,
         min_runs=args.min_runs,
         errored_as_failing=args.errored_as_failing,
-        staged=args.staged,
+        waves=args.waves,
     )
     split = split_history(load_runs(args.history), config)
     if not split.test:
@@ -439,7 +449,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Replay the selector at every operating point and the baseline at each threshold."""
     started = time.perf_counter()
-    fitted = MatrixSelector(target_recall=target, model=risk_model, staged=split.config.staged).fit(
+    fitted = MatrixSelector(target_recall=target, model=risk_model, waves=split.config.waves).fit(
         split.train
     )
     fit_seconds = time.perf_counter() - started
@@ -458,6 +468,7 @@ def evaluate(
         {
             "target_recall": target,
             "risk_model": fitted.model_.kind,
+            "waves": split.config.waves,
             "train_runs": len(split.train),
             "fit_seconds": fit_seconds,
             "definitions": definitions(split.config),
@@ -490,10 +501,11 @@ def definitions(config: ReplayConfig) -> dict[str, str]:
         "failing_run": f"status {failing} with at least one visibly failed job",
         "caught": "at least one planned job failed",
         "waves": (
-            "two: the plan's first wave, then its other jobs only when no first-wave job "
-            "failed (jobs left out after a first-wave failure count as skipped)"
-            if config.staged
-            else "one: every planned job runs"
+            f"{config.waves}: the plan's jobs likeliest to fail first, one a wave, the others "
+            "last; a wave runs only when no job of the waves before it failed (jobs left out "
+            "after a failure count as skipped)"
+            if config.waves > 1
+            else "1: every planned job runs at once"
         ),
         "split": (
             f"per project with at least {config.min_runs} usable runs: first "
@@ -514,8 +526,8 @@ def render_evaluation(report: Mapping[str, Any]) -> str:
     header: tuple[str, ...] = (
         "model", "setting", "recall", "jobs skipped", "time saved", "energy saved", "plan ms",
     )  # fmt: skip
-    if report["definitions"]["waves"].startswith("two"):
-        header += ("second waves",)
+    if report["waves"] > 1:
+        header += ("second waves", "waves a run")
     lines += format_table(header, [row[: len(header)] for row in rows])
     lines.append("")
     lines.append(
@@ -537,6 +549,7 @@ def result_row(model: str, entry: Mapping[str, Any], setting: float) -> tuple[st
         percent(entry["energy_saved_share"]),
         f"{entry['mean_plan_ms']:.2f}",
         percent(entry["second_waves"] / entry["runs"] if entry["runs"] else 0.0),
+        f"{entry['waves_run'] / entry['runs'] if entry['runs'] else 0.0:.2f}",
     )
 
 

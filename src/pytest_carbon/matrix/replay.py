@@ -14,11 +14,11 @@ Definitions:
   skipped share but not as failing runs, unless ``errored_as_failing`` is set;
 * a run with status ``passed`` never counts as failing, even when an allowed-to-fail job failed.
 
-A *staged* replay runs each plan in two waves, as a pipeline whose later jobs wait for its
-first ones: the plan's ``first`` jobs run, and the rest of the plan runs only when none of them
-failed. A failure in the first wave already catches the run, so recall is the same as the
-single-wave plan's; the jobs left out after it count as skipped, and only the jobs that ran are
-revealed. The price is time: every run whose first wave passes waits for a second wave.
+A replay with ``waves`` above 1 runs each plan in its waves (:attr:`Plan.waves`), as a
+pipeline whose later jobs wait for its earlier ones: a wave runs only when no job of the waves
+before it failed. A failure in a wave already catches the run, so recall is what the whole plan
+run at once keeps; the jobs left out after it count as skipped, and only the jobs that ran are
+revealed. The price is time: a run waits for each of its waves in turn.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class ReplayConfig:
     min_runs: int = 50
     min_known_jobs: int = 2
     errored_as_failing: bool = False
-    staged: bool = False
+    waves: int = 1
 
 
 @final
@@ -70,6 +70,7 @@ class ReplayResult:
     skipped_jobs: int = 0
     full_runs: int = 0
     second_waves: int = 0
+    waves_run: int = 0
     failing_runs: int = 0
     caught_runs: int = 0
     time_s: float = 0.0
@@ -120,6 +121,7 @@ class ReplayResult:
             "skipped_jobs": self.skipped_jobs,
             "full_runs": self.full_runs,
             "second_waves": self.second_waves,
+            "waves_run": self.waves_run,
             "projects": self.projects,
             "mean_plan_ms": self.mean_plan_ms,
         }
@@ -194,26 +196,32 @@ def replay(
     return result
 
 
-def jobs_run(run: Run, plan: Plan, staged: bool) -> tuple[set[str], bool]:
-    """The jobs of ``run`` that ``plan`` ran, and whether a second wave ran.
+def jobs_run(run: Run, plan: Plan, staged: bool) -> tuple[set[str], int]:
+    """The jobs of ``run`` that ``plan`` ran, and in how many waves.
 
-    Single-wave, every planned job runs. Staged, the plan's ``first`` jobs run, and the others
-    only when none of the first failed.
+    Not staged, every planned job runs at once. Staged, the plan's waves run in turn until one
+    holds a failed job.
     """
-    if not staged or not plan.first:
-        return set(plan.run), False
-    first = set(plan.first)
-    if any(job.failed for job in run.jobs if job.job in first):
-        return first, False
-    return set(plan.run), True
+    if not staged:
+        return set(plan.run), 1
+    failed = {job.job for job in run.jobs if job.failed}
+    ran: set[str] = set()
+    waves = 0
+    for wave in plan.in_waves:
+        ran.update(wave)
+        waves += 1
+        if failed.intersection(wave):
+            break
+    return ran, waves
 
 
 def score_run(result: ReplayResult, run: Run, plan: Plan, config: ReplayConfig) -> set[str]:
     """Add one replayed run to the pooled figures; return the jobs that ran."""
-    ran, second_wave = jobs_run(run, plan, config.staged)
+    ran, waves = jobs_run(run, plan, config.waves > 1)
     result.runs += 1
     result.jobs += len(run.jobs)
-    result.second_waves += int(second_wave)
+    result.second_waves += int(waves > 1)
+    result.waves_run += waves
     result.full_runs += int(len(ran) >= len(run.jobs))
     for job in run.jobs:
         skipped = job.job not in ran

@@ -366,30 +366,31 @@ def first_chosen(forced: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray) ->
     return chosen
 
 
-def lead_job(chosen: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray) -> int | None:
-    """The job of ``chosen`` likeliest to fail, allowed-to-fail cells aside; None without one."""
+def lead_jobs(chosen: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray, count: int) -> list[int]:
+    """Up to ``count`` jobs of ``chosen`` likeliest to fail, likeliest first, allowed-to-fail
+    cells and jobs without any risk aside."""
     risk = np.where(chosen & ~allowed, fail_p, -1.0)
-    best = int(np.argmax(risk))
-    return best if risk[best] > 0.0 else None
+    order = np.argsort(-risk, kind="stable")[: max(count, 0)]
+    return [int(i) for i in order if risk[i] > 0.0]
 
 
 def start(
-    forced: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray, costs: np.ndarray, staged: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The jobs a plan starts from and the costs its cover weighs.
+    forced: np.ndarray, allowed: np.ndarray, fail_p: np.ndarray, costs: np.ndarray, waves: int
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The jobs a plan starts from, the costs its cover weighs, and its first wave's job.
 
-    Staged (two waves, see :class:`~pytest_carbon.matrix.selector.Plan`), the job likeliest to
-    fail always runs, first, and every other job is paid for only when it passes: the costs
-    are scaled by ``P(it passes)``, so that runs likely to fail early afford more jobs.
+    In two waves or more (see :class:`~pytest_carbon.matrix.selector.Plan`), the job likeliest
+    to fail always runs, first, and every other job runs only when it passed: its cost is scaled
+    by ``P(it passes)``, so that runs likely to fail early afford more jobs. Later leads (three
+    waves or more) are taken from the jobs the cover chose, not added to them: a job run only to
+    open a wave would cost more than the wave saves. In one wave costs are as given.
     """
     chosen = first_chosen(forced, allowed, fail_p)
-    if not staged:
-        return chosen, costs
-    lead = lead_job(np.ones_like(chosen), allowed, fail_p)
-    if lead is None:
-        return chosen, costs
-    chosen[lead] = True
-    return chosen, costs * (1.0 - fail_p[lead])
+    leads = lead_jobs(np.ones_like(chosen), allowed, fail_p, min(waves - 1, 1))
+    if not leads:
+        return chosen, costs, leads
+    chosen[leads] = True
+    return chosen, costs * (1.0 - fail_p[leads[0]]), leads
 
 
 def cover(
@@ -462,12 +463,13 @@ class CalibrationSample:
         self.cells += co.size
         self.runs.append((first_row, co.astype(np.float32), forced, allowed, costs, failed))
 
-    def table(self, fail_p: np.ndarray, *, staged: bool = False) -> dict[str, Any]:
+    def table(self, fail_p: np.ndarray, *, waves: int = 1) -> dict[str, Any]:
         """Recall and skipped share at each threshold, planning every kept run with ``fail_p``.
 
         The cover adds jobs in the same order whatever the threshold, so one full ordering per
         run gives its plan at every threshold: a prefix, up to the first gain not above it.
-        ``staged`` plans in two waves: a run whose lead job fails runs that job alone.
+        In waves, a run whose first wave fails ran that job alone (later waves are counted as
+        if run: the skipped share of three waves or more is underestimated, never its recall).
         """
         grid = np.asarray(THRESHOLDS)
         caught = np.zeros(len(grid))
@@ -476,10 +478,9 @@ class CalibrationSample:
         for first_row, co, forced, allowed, costs, failed in self.runs:
             n = len(forced)
             p = np.where(allowed, 0.0, fail_p[first_row : first_row + n])
-            chosen, weighed = start(forced, allowed, p, costs, staged)
+            chosen, weighed, leads = start(forced, allowed, p, costs, waves)
             jobs += n
-            lead = lead_job(chosen, allowed, p) if staged else None
-            if lead is not None and failed[lead]:
+            if leads and failed[leads[0]]:
                 skipped += n - 1
                 failing += 1
                 caught += 1

@@ -10,8 +10,8 @@ plans a sample of its own history at every threshold and keeps the table of reca
 share, so the threshold is the largest that kept the target there. Allowed-to-fail cells are
 recognised and never counted as catching a failure; jobs without enough readable history always
 run; a job not run for ``max_unseen`` runs runs again; every ``full_run_every``-th run of a
-project runs the whole matrix to keep the statistics honest. A plan names its first wave (the
-job likeliest to fail) for pipelines that run the rest only when it passes.
+project runs the whole matrix to keep the statistics honest. For pipelines that run in waves,
+a plan orders its jobs in waves, the likeliest to fail first.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pytest_carbon.matrix.risk import (
     co_failure_matrix,
     cover,
     design,
-    lead_job,
+    lead_jobs,
     raw_rows,
     risk_matrix,
     start,
@@ -45,7 +45,7 @@ from pytest_carbon.matrix.risk import (
 
 MODEL_FORMAT: Final = "pytest-carbon-matrix-model"
 MODEL_FORMAT_VERSION: Final = 4
-#: Versions this package reads: 3 has no boosted trees, no first waves and no ``staged``.
+#: Versions this package reads: 3 has no boosted trees, no waves and no ``waves`` parameter.
 READABLE_FORMAT_VERSIONS: Final = (3, 4)
 COSTS: Final = ("auto", "jobs", "duration", "energy")
 MODELS: Final = ("boosted", "logistic", "chain")
@@ -91,11 +91,11 @@ class Skip:
 class Plan:
     """Which jobs of one run to run and which to skip.
 
-    ``first`` is the plan's first wave, for pipelines that run in two: the jobs of ``run``
-    likeliest to show a failure, to run before the others (``then``). When a first-wave job
-    fails, the run is known to fail and ``then`` may be left out; when all of them pass,
-    ``then`` runs as planned. Empty when the plan has no first wave (a full run kept for the
-    statistics, a run with one job).
+    ``waves`` orders the jobs of ``run`` for a pipeline that runs in waves, each wave only when
+    every job of the waves before it passed: the jobs likeliest to fail come first, one a wave,
+    and the last wave holds the others. A failure in a wave already shows the run fails, so the
+    later waves may be left out. Empty when the plan runs in one wave (a selector planning one
+    wave, a full run kept for the statistics, a run with one job).
     """
 
     run: tuple[str, ...]
@@ -103,7 +103,7 @@ class Plan:
     reasons: Mapping[str, str] = field(default_factory=dict)
     full: bool = False
     risk: float = 0.0
-    first: tuple[str, ...] = ()
+    waves: tuple[tuple[str, ...], ...] = ()
 
     @property
     def skipped(self) -> tuple[str, ...]:
@@ -111,17 +111,15 @@ class Plan:
         return tuple(item.job for item in self.skip)
 
     @property
-    def then(self) -> tuple[str, ...]:
-        """The jobs of ``run`` outside the first wave."""
-        first = set(self.first)
-        return tuple(name for name in self.run if name not in first)
+    def in_waves(self) -> tuple[tuple[str, ...], ...]:
+        """The waves the planned jobs run in: ``waves``, or all of ``run`` as one."""
+        return self.waves or ((self.run,) if self.run else ())
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as plain JSON data."""
         return {
             "run": list(self.run),
-            "first": list(self.first),
-            "then": list(self.then),
+            "waves": [list(wave) for wave in self.in_waves],
             "skip": [{"job": s.job, "reason": s.reason, "risk": s.risk} for s in self.skip],
             "reasons": dict(self.reasons),
             "full": self.full,
@@ -269,9 +267,11 @@ class MatrixSelector:
     job's own pass/fail chain: counting only); ``train_mask`` is the share of
     job outcomes hidden while the model learns, so that it learns what stale knowledge of a
     skipped job is worth; ``C`` is the logistic regression's inverse regularisation strength;
-    ``staged`` plans for a pipeline that runs in two waves (see :class:`Plan`): the job likeliest
-    to fail always runs first, and the other jobs are weighed at their cost when it passes, so
-    that their risk threshold and the calibration table are those of two waves.
+    ``waves`` is the number of waves a pipeline runs the plan in (see :class:`Plan`; 1: all
+    planned jobs at once): from two waves on, the job likeliest to fail always runs, first, and
+    the other jobs are weighed at their cost times the chance that it passes, so that the risk
+    threshold and the calibration table are those of a pipeline in waves; the planned jobs
+    next likeliest to fail open the later waves.
     """
 
     kind: Final = "MatrixSelector"
@@ -289,7 +289,7 @@ class MatrixSelector:
         model: str = "boosted",
         train_mask: float = 0.3,
         C: float = 1.0,
-        staged: bool = False,
+        waves: int = 1,
     ) -> None:
         self.target_recall = target_recall
         self.cost = cost
@@ -301,7 +301,7 @@ class MatrixSelector:
         self.model = model
         self.train_mask = train_mask
         self.C = C
-        self.staged = staged
+        self.waves = waves
 
     # ------------------------------------------------------------------ parameters
 
@@ -318,7 +318,7 @@ class MatrixSelector:
             "model": self.model,
             "train_mask": self.train_mask,
             "C": self.C,
-            "staged": self.staged,
+            "waves": self.waves,
         }
 
     def set_params(self, **params: Any) -> MatrixSelector:
@@ -353,8 +353,8 @@ class MatrixSelector:
             raise ValueError("co_failure_prior >= 0, co_failure_decay in (0, 1], C > 0")
         if not 0.0 <= self.train_mask < 1.0:
             raise ValueError("train_mask must be in [0, 1)")
-        if not isinstance(self.staged, bool):
-            raise ValueError("staged must be True or False")
+        if isinstance(self.waves, bool) or not isinstance(self.waves, int) or self.waves < 1:
+            raise ValueError("waves must be a whole number >= 1")
 
     # ------------------------------------------------------------------ learning
 
@@ -418,7 +418,7 @@ class MatrixSelector:
         self.model_ = RiskModel.fit(X, y, C=self.C, min_failures=least, kind=self.model)
         del X, y
         self.calibration_ = sample.table(
-            self.model_.predict(calibration_rows.arrays()[0]), staged=self.staged
+            self.model_.predict(calibration_rows.arrays()[0]), waves=self.waves
         )
         self.projects_ = projects
         return self
@@ -535,7 +535,7 @@ class MatrixSelector:
         fail_p = np.where(allowed, 0.0, self.fail_probabilities(project, names, context))
         co = co_failure_matrix(project, names, self.co_failure_prior)
         must = np.array([why is not None for why in forced])
-        chosen, weighed = start(must, allowed, fail_p, self.job_costs(jobs), self.staged)
+        chosen, weighed, _ = start(must, allowed, fail_p, self.job_costs(jobs), self.waves)
         if not reasons:
             reasons[names[int(np.argmax(chosen))]] = "at least one job runs"
         threshold = self.risk_threshold()
@@ -548,11 +548,27 @@ class MatrixSelector:
                 reasons.setdefault(name, self.run_reason(float(fail_p[index])))
             else:
                 skip.append(self.skip_for(names, index, jobs, allowed, chosen, fail_p, co))
-        lead = lead_job(chosen, allowed, fail_p) if len(run) > 1 else None
-        first = () if lead is None else (names[lead],)
-        for name in first:
-            reasons[name] = f"first wave, the likeliest to fail; {reasons[name]}"
-        return Plan(tuple(run), tuple(skip), reasons, full=not skip, risk=risk, first=first)
+        waves = self.waves_of(names, run, chosen, allowed, fail_p, reasons)
+        return Plan(tuple(run), tuple(skip), reasons, full=not skip, risk=risk, waves=waves)
+
+    def waves_of(
+        self,
+        names: Sequence[str],
+        run: Sequence[str],
+        chosen: np.ndarray,
+        allowed: np.ndarray,
+        fail_p: np.ndarray,
+        reasons: dict[str, str],
+    ) -> tuple[tuple[str, ...], ...]:
+        """The waves of a plan running ``run``: its leads one a wave, then the others (none
+        in one wave). Each lead's reason says which wave it is."""
+        if len(run) < 2:
+            return ()
+        leads = [names[i] for i in lead_jobs(chosen, allowed, fail_p, self.waves - 1)]
+        for number, name in enumerate(leads, 1):
+            reasons[name] = f"wave {number}, the likeliest to fail; {reasons[name]}"
+        rest = tuple(name for name in run if name not in leads)
+        return tuple((name,) for name in leads) + ((rest,) if rest and leads else ())
 
     def risk_threshold(self) -> float:
         """The risk threshold planning uses for ``target_recall`` (see :meth:`calibrated`)."""
