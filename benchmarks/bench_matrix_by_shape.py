@@ -10,18 +10,16 @@ Run ``python benchmarks/bench_matrix_by_shape.py [HISTORY] [--write]``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from _doc import write_section
+from _history import history_parser, load_runs
 
 from pytest_carbon.matrix.baseline import MozillaBaseline
-from pytest_carbon.matrix.history import group_runs, load_history
 from pytest_carbon.matrix.replay import (
     ReplayConfig,
     ReplayResult,
@@ -30,8 +28,6 @@ from pytest_carbon.matrix.replay import (
     split_history,
 )
 from pytest_carbon.matrix.selector import MatrixSelector
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "travis-python-dev.csv.gz"
 
 TARGETS = (0.95, 0.97, 0.98, 0.99)
 BASELINES: list[tuple[str, Callable[[], Selector]]] = [
@@ -49,15 +45,11 @@ def row(model: str, setting: str, result: ReplayResult) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("history", nargs="?", default=str(DATA))
-    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
-    args = parser.parse_args()
-    if not Path(args.history).exists():
-        print(f"{args.history}: history not found", file=sys.stderr)
-        return 2
+    args = history_parser(__doc__).parse_args()
     started = time.perf_counter()
-    runs = group_runs(load_history([Path(args.history)], with_tests=False))
+    runs = load_runs(args.history)
+    if runs is None:
+        return 2
     shaped = [dataclasses.replace(run, project=f"{run.project}#{len(run.jobs)}") for run in runs]
     split = split_history(shaped, ReplayConfig())
     rows = ["| model | setting | failing-run recall | jobs skipped |", "|---|---|---:|---:|"]
