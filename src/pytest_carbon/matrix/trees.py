@@ -27,22 +27,21 @@ NODE_FIELDS: Final = ("feature_idx", "num_threshold", "left", "right", "value", 
 class Trees:
     """Regression trees over feature rows; a row's score is the sum of the leaves it reaches.
 
-    Nodes of every tree share the arrays; ``roots`` holds each tree's first node. At a split
-    node a row goes ``left`` when its ``feature`` is at most ``threshold`` (or is NaN and
-    ``missing_left``), else ``right``. Children always come after their parent, so every walk
-    ends, within ``depth`` steps.
+    Nodes of every tree share the arrays; ``roots`` holds each tree's first node and
+    ``children`` the left and right child of every node, interleaved. At a split node a row
+    goes left when its ``feature`` is at most ``threshold`` (or is NaN and ``missing_left``),
+    else right. Children always come after their parent, so every walk ends, within ``depth``
+    steps.
     """
 
     roots: np.ndarray
     feature: np.ndarray
     threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
+    children: np.ndarray  # [left, right] of every node, interleaved (a leaf's are itself)
     value: np.ndarray
     leaf: np.ndarray
     missing_left: np.ndarray
     depth: int
-    children: np.ndarray  # [left, right] of every node, interleaved (a leaf's are itself)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trees):
@@ -87,8 +86,8 @@ class Trees:
             "roots": self.roots.tolist(),
             "feature": self.feature.tolist(),
             "threshold": np.where(self.leaf, 0.0, self.threshold).tolist(),
-            "left": self.left.tolist(),
-            "right": self.right.tolist(),
+            "left": self.children[0::2].tolist(),
+            "right": self.children[1::2].tolist(),
             "value": self.value.tolist(),
             "leaf": self.leaf.astype(int).tolist(),
             "missing_left": self.missing_left.astype(int).tolist(),
@@ -111,7 +110,7 @@ class Trees:
 
 
 ARRAYS: Final = (
-    "roots", "feature", "threshold", "left", "right", "value", "leaf", "missing_left",
+    "roots", "feature", "threshold", "children", "value", "leaf", "missing_left",
 )  # fmt: skip
 
 
@@ -153,19 +152,16 @@ def build(
     for node in np.flatnonzero(split):  # children come after parents: one pass suffices
         depth[left[node]] = max(depth[left[node]], depth[node] + 1)
         depth[right[node]] = max(depth[right[node]], depth[node] + 1)
-    left = np.where(split, left, index)
-    right = np.where(split, right, index)
+    children = np.column_stack((np.where(split, left, index), np.where(split, right, index)))
     return Trees(
         roots,
         np.where(split, feature, 0),
         np.where(split, threshold, np.inf),
-        left,
-        right,
+        children.ravel(),
         value,
         is_leaf,
         missing_left.astype(bool),
         int(depth.max()),
-        np.column_stack((left, right)).ravel(),
     )
 
 
