@@ -102,6 +102,24 @@ def test_lone_failures_in_passing_runs_mark_an_allowed_to_fail_cell() -> None:
     assert memory.failing_runs == 0
 
 
+def test_a_cell_no_longer_allowed_to_fail_is_believed_after_a_few_lone_failures() -> None:
+    memory = ProjectMemory()
+    for _ in range(60):
+        learn(memory, {"a": "passed", "b": "passed", "c": "failed"}, status="passed")
+    c = memory.jobs["c"]
+    flips = 0
+    while c.is_allowed_to_fail():
+        learn(memory, {"a": "passed", "b": "passed", "c": "failed"}, status="failed")
+        flips += 1
+    # Sixty allowed failures before, yet four that fail the run are enough (not sixty-one).
+    assert flips == 4
+    learn(memory, {"a": "passed", "b": "passed", "c": "passed"})
+    assert not c.is_allowed_to_fail()  # passing runs neither restore nor wear out the verdict
+    for _ in range(4):
+        learn(memory, {"a": "passed", "b": "passed", "c": "failed"}, status="passed")
+    assert c.is_allowed_to_fail()  # allowed again once its lone failures pass the run again
+
+
 def test_commit_and_branch_outcomes_are_remembered() -> None:
     memory = ProjectMemory()
     learn(memory, {"a": "failed", "b": "passed", "c": "passed"}, commit="c1", branch="dev")

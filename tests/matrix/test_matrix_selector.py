@@ -93,6 +93,17 @@ def test_allowed_to_fail_cell_is_skipped_with_its_reason() -> None:
     assert skip.reason.startswith("allowed to fail")
 
 
+def test_a_cell_taken_out_of_allow_failures_is_planned_again() -> None:
+    allowed = ["ppf" if i % 4 == 0 else "ppp" for i in range(80)]
+    strict = ["ppf" if i % 2 == 0 else "ppp" for i in range(12)]
+    statuses = ["passed"] * 80 + ["failed" if p == "ppf" else "passed" for p in strict]
+    history = make_runs(allowed + strict, statuses=statuses)
+    selector = quiet_selector(target_recall=0.9).fit(history)
+    plan = selector.plan(["a", "b", "c"], CONTEXT)
+    assert "c" in plan.run
+    assert not plan.reasons["c"].startswith("allowed")
+
+
 def test_periodic_full_run_comes_every_n_runs() -> None:
     selector = MatrixSelector(target_recall=0.5, full_run_every=3, max_unseen=0)
     selector.fit(paired_history())

@@ -28,6 +28,9 @@ RECENT_RUNS: Final = 10
 RECENT_RUNS_MASK: Final = (1 << RECENT_RUNS) - 1
 #: How many commits and branches a project remembers the outcomes of.
 REMEMBERED: Final = 100
+#: Weight a job's older lone failures keep at each new one, when judging whether it may fail
+#: without failing the run (at most 1 / (1 - 0.8) = 5 in all).
+ALLOWED_DECAY: Final = 0.8
 #: Event classes with a failure rate of their own; any other event counts in none.
 EVENTS: Final = ("push", "pull_request", "cron")
 
@@ -67,8 +70,8 @@ class JobMemory:
     since: int = 0  # project runs since the job last ran
     lone: int = 0  # failures with no other job failing
     partial: int = 0  # failures while another job passed
-    solo_in_passed: float = 0.0  # lone failures in runs that passed (allowed to fail)
-    solo_in_failed: float = 0.0
+    solo_in_passed: float = 0.0  # lone failures in runs that passed (allowed to fail), decayed
+    solo_in_failed: float = 0.0  # lone failures in runs that failed, decayed
     events: list[int] = field(default_factory=lambda: [0] * (2 * len(EVENTS)))
     cost_sum: float = 0.0
     cost_n: int = 0
@@ -92,8 +95,22 @@ class JobMemory:
             return stationary
         return stationary + (self.last - stationary) * lam ** (self.since + 1)
 
+    def learn_lone_failure(self, *, passed: bool) -> None:
+        """Count a failure of this job alone, in a run that ``passed`` anyway or failed.
+
+        Both counts first shrink by :data:`ALLOWED_DECAY`: a project that stops allowing a job
+        to fail (takes it out of ``allow_failures``) must be believed after a few lone failures
+        that fail the run, however many it had allowed before.
+        """
+        self.solo_in_passed *= ALLOWED_DECAY
+        self.solo_in_failed *= ALLOWED_DECAY
+        if passed:
+            self.solo_in_passed += 1.0
+        else:
+            self.solo_in_failed += 1.0
+
     def is_allowed_to_fail(self) -> bool:
-        """Whether its lone failures mostly left the run passing (``allow_failures``)."""
+        """Whether its recent lone failures mostly left the run passing (``allow_failures``)."""
         return self.solo_in_passed >= 2 and self.solo_in_passed > self.solo_in_failed
 
     def to_list(self) -> list[Any]:
@@ -222,10 +239,8 @@ class ProjectMemory:
                 job.last_fail = run_number
                 job.lone += lone
                 job.partial += partial
-                if lone and status == "passed":
-                    job.solo_in_passed += 1
-                elif lone and status == "failed":
-                    job.solo_in_failed += 1
+                if lone and status in ("passed", "failed"):
+                    job.learn_lone_failure(passed=status == "passed")
         self.since_full = self.since_full + 1 if missing else 0
         if failing:
             self.learn_pairs(known, failing, decay)

@@ -639,7 +639,9 @@ class MatrixSelector:
         if allowed[index]:
             return Skip(
                 name,
-                f"allowed to fail: {own.solo_in_passed:.0f} lone failure(s) left the run passing",
+                f"allowed to fail: its lone failures left the run passing "
+                f"({own.solo_in_passed:.1f} against {own.solo_in_failed:.1f} failing it, "
+                f"recent ones weighing more)",
             )
         p_now = float(fail_p[index])
         shares = np.where(chosen, co[index], -1.0)
