@@ -17,6 +17,7 @@ from pytest_carbon.matrix.risk import (
     cover,
     design,
     lead_jobs,
+    ran_in_waves,
     raw_rows,
     risk_matrix,
     start,
@@ -243,8 +244,45 @@ def test_staged_calibration_counts_a_lead_failure_as_caught_with_the_rest_left_o
     p = np.array([0.05, 0.4, 0.1])
     staged = sample.table(p, waves=2)
     single = sample.table(p)
-    assert sample.table(p, waves=3) == staged  # planned as two waves: a later lead is chosen
+    assert sample.table(p, waves=3)["recall"] == staged["recall"]
     assert staged["failing_runs"] == single["failing_runs"] == 2
     assert staged["recall"][-1] == single["recall"][-1] == 0.5  # only the lead runs
     assert staged["skipped"][0] == pytest.approx(2 / 6)  # lead failure: 2 of its 3 left out
+    assert single["skipped"][0] == 0.0
+
+
+def test_calibration_in_three_waves_leaves_out_what_follows_a_failing_second_lead() -> None:
+    sample = CalibrationSample()
+    # The second likeliest job (index 2) fails alone; no co-failures, so every job is its own.
+    sample.add(0, np.zeros((4, 4)), np.zeros(4, bool), np.zeros(4, bool), np.ones(4),
+               np.array([False, False, True, False]))  # fmt: skip
+    p = np.array([0.05, 0.4, 0.12, 0.1])
+    two, three = sample.table(p, waves=2), sample.table(p, waves=3)
+    assert two["recall"] == three["recall"]  # waves change what is left out, never what is caught
+    assert two["skipped"][0] == 0.0  # everything planned: wave 1 passes, the rest all run
+    assert three["skipped"][0] == 0.5  # wave 2 (job 2) fails: jobs 0 and 3 never start
+    # With job 2 left out of the plan (the largest threshold), three waves run as two.
+    assert three["skipped"][-1] == two["skipped"][-1] == 0.75
+    assert (three["recall"][0], three["recall"][-1]) == (1.0, 0.0)
+
+
+def test_jobs_run_in_waves_for_each_prefix_of_a_cover() -> None:
+    p = np.array([0.5, 0.3, 0.2, 0.4, 0.1])
+    allowed = np.array([False, False, False, False, True])
+    failed = np.array([False, True, False, False, True])
+    # Prefixes: {0} | +1 | +2 | +3 | +4; job 1 is a lead until job 3 outranks it (3 waves).
+    ran = ran_in_waves([0], [1, 2, 3, 4], p, allowed, failed, 3)
+    assert ran.tolist() == [1, 2, 2, 4, 5]
+    assert ran_in_waves([0], [1, 2, 3, 4], p, allowed, failed, 4).tolist() == [1, 2, 2, 3, 3]
+
+
+def test_a_failed_lead_ends_a_run_that_passed_anyway_without_counting_it_as_failing() -> None:
+    sample = CalibrationSample()
+    # The likeliest job (index 1) failed, but the run passed (its failure was allowed that time).
+    sample.add(0, np.zeros((3, 3)), np.zeros(3, bool), np.zeros(3, bool), np.ones(3),
+               np.array([False, True, False]), failing=False)  # fmt: skip
+    p = np.array([0.05, 0.4, 0.1])
+    staged, single = sample.table(p, waves=2), sample.table(p)
+    assert staged["failing_runs"] == single["failing_runs"] == 0
+    assert staged["skipped"][0] == pytest.approx(2 / 3)  # wave 2 never starts
     assert single["skipped"][0] == 0.0

@@ -448,7 +448,9 @@ class CalibrationSample:
     def __init__(self, budget: int = 20_000_000) -> None:
         self.budget = budget
         self.cells = 0
-        self.runs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.runs: list[
+            tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]
+        ] = []
 
     def add(
         self,
@@ -458,43 +460,53 @@ class CalibrationSample:
         allowed: np.ndarray,
         costs: np.ndarray,
         failed: np.ndarray,
+        failing: bool | None = None,
     ) -> None:
-        """Keep one failing or passing run (failed: which jobs failed, all False if it passed)."""
+        """Keep one run: ``failed`` says which jobs failed, ``failing`` whether the run counts as
+        failing (by default, when a job failed; a run that passed anyway does not)."""
         if self.cells + co.size > self.budget:
             return
         self.cells += co.size
-        self.runs.append((first_row, co.astype(np.float32), forced, allowed, costs, failed))
+        failing = bool(failed.any()) if failing is None else failing
+        self.runs.append(
+            (first_row, co.astype(np.float32), forced, allowed, costs, failed, failing)
+        )
 
     def table(self, fail_p: np.ndarray, *, waves: int = 1) -> dict[str, Any]:
         """Recall and skipped share at each threshold, planning every kept run with ``fail_p``.
 
         The cover adds jobs in the same order whatever the threshold, so one full ordering per
         run gives its plan at every threshold: a prefix, up to the first gain not above it.
-        In waves, a run whose first wave fails ran that job alone (later waves are counted as
-        if run: the skipped share of three waves or more is underestimated, never its recall).
+        In waves, a run stops at its first wave holding a failed job, whether or not the run
+        counts as failing: the jobs of its later waves count as skipped (see
+        :func:`ran_in_waves`).
         """
         grid = np.asarray(THRESHOLDS)
         caught = np.zeros(len(grid))
         skipped = np.zeros(len(grid))
-        failing = jobs = 0
-        for first_row, co, forced, allowed, costs, failed in self.runs:
+        failing_runs = jobs = 0
+        for first_row, co, forced, allowed, costs, failed, failing in self.runs:
             n = len(forced)
             p = np.where(allowed, 0.0, fail_p[first_row : first_row + n])
             chosen, weighed, leads = start(forced, allowed, p, costs, waves)
             jobs += n
             if leads and failed[leads[0]]:
                 skipped += n - 1
-                failing += 1
-                caught += 1
+                failing_runs += failing
+                caught += failing
                 continue
             caught_first = bool(failed[chosen].any())
             steps: list[tuple[float, int]] = []
-            started = int(chosen.sum())
+            started = np.flatnonzero(chosen).tolist()
             cover(risk_matrix(p, co.astype(float)), p, weighed, chosen, -1.0, steps)
             gains = np.minimum.accumulate(np.asarray([gain for gain, _ in steps]))
-            skipped += n - started - (gains[None, :] > grid[:, None]).sum(axis=1)
-            if failed.any():
-                failing += 1
+            added = (gains[None, :] > grid[:, None]).sum(axis=1)  # each threshold's prefix
+            ran = np.arange(len(steps) + 1) + len(started)
+            if waves > 2 and failed.any():
+                ran = ran_in_waves(started, [i for _, i in steps], p, allowed, failed, waves)
+            skipped += n - ran[added]
+            if failing:
+                failing_runs += 1
                 if caught_first:
                     caught += 1
                 else:
@@ -502,8 +514,34 @@ class CalibrationSample:
                     caught += gains[position] > grid
         return {
             "thresholds": list(THRESHOLDS),
-            "recall": (caught / failing if failing else np.ones(len(grid))).tolist(),
+            "recall": (caught / failing_runs if failing_runs else np.ones(len(grid))).tolist(),
             "skipped": (skipped / jobs if jobs else np.zeros(len(grid))).tolist(),
-            "failing_runs": failing,
+            "failing_runs": failing_runs,
             "runs": len(self.runs),
         }
+
+
+def ran_in_waves(
+    started: list[int],
+    added: list[int],
+    fail_p: np.ndarray,
+    allowed: np.ndarray,
+    failed: np.ndarray,
+    waves: int,
+) -> np.ndarray:
+    """How many jobs a run in ``waves`` runs, for each prefix of the jobs a cover ``added``.
+
+    The plan of prefix ``m`` runs ``started`` and ``added[:m]``; its leads are the ``waves - 1``
+    of them likeliest to fail (as :func:`lead_jobs` picks them), one a wave, likeliest first.
+    The run stops after the first lead that ``failed``; else every planned job runs.
+    """
+    top: list[tuple[float, int]] = []  # the leads so far: (-P(fail), job), likeliest first
+    ran = np.empty(len(added) + 1, dtype=int)
+    for m, job in enumerate([*started, *added]):
+        if not allowed[job] and fail_p[job] > 0.0:
+            top = sorted([*top, (-float(fail_p[job]), job)])[: waves - 1]
+        at = m + 1 - len(started)
+        if at >= 0:
+            stop = next((k + 1 for k, (_, lead) in enumerate(top) if failed[lead]), m + 1)
+            ran[at] = stop
+    return ran

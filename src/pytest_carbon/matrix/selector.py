@@ -459,14 +459,15 @@ class MatrixSelector:
         """Keep what planning ``run`` needs for the calibration table."""
         names = list(run.job_names)
         jobs = [project.jobs.get(name, EMPTY) for name in names]
-        failing = run.status == "failed" and any(job.failed for job in run.jobs)
+        failed = np.array([job.failed for job in run.jobs], dtype=bool)
         sample.add(
             first_row,
             co_failure_matrix(project, names, self.co_failure_prior),
             np.array([self.forced_reason(job) is not None for job in jobs], dtype=bool),
             np.array([job.is_allowed_to_fail() for job in jobs], dtype=bool),
             self.job_costs(jobs),
-            np.array([failing and job.failed for job in run.jobs], dtype=bool),
+            failed,
+            failing=run.status == "failed" and bool(failed.any()),
         )
 
     def update(self, observed: Observation) -> MatrixSelector:
