@@ -531,17 +531,16 @@ def ran_in_waves(
 ) -> np.ndarray:
     """How many jobs a run in ``waves`` runs, for each prefix of the jobs a cover ``added``.
 
-    The plan of prefix ``m`` runs ``started`` and ``added[:m]``; its leads are the ``waves - 1``
-    of them likeliest to fail (as :func:`lead_jobs` picks them), one a wave, likeliest first.
-    The run stops after the first lead that ``failed``; else every planned job runs.
+    The plan of prefix ``m`` runs ``started`` and ``added[:m]``; its leads (:func:`lead_jobs`)
+    run one a wave, likeliest first. The run stops after the first lead that ``failed``; else
+    every planned job runs.
     """
-    top: list[tuple[float, int]] = []  # the leads so far: (-P(fail), job), likeliest first
+    chosen = np.zeros(len(fail_p), dtype=bool)
+    chosen[started] = True
     ran = np.empty(len(added) + 1, dtype=int)
-    for m, job in enumerate([*started, *added]):
-        if not allowed[job] and fail_p[job] > 0.0:
-            top = sorted([*top, (-float(fail_p[job]), job)])[: waves - 1]
-        at = m + 1 - len(started)
-        if at >= 0:
-            stop = next((k + 1 for k, (_, lead) in enumerate(top) if failed[lead]), m + 1)
-            ran[at] = stop
+    for m in range(len(added) + 1):
+        if m:
+            chosen[added[m - 1]] = True
+        leads = lead_jobs(chosen, allowed, fail_p, waves - 1)
+        ran[m] = next((k + 1 for k, lead in enumerate(leads) if failed[lead]), len(started) + m)
     return ran
