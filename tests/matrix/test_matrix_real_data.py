@@ -50,3 +50,20 @@ def test_a_slice_of_real_history_replays_in_two_waves() -> None:
     assert 0 < two.second_waves < two.runs
     assert two.jobs_skipped_share > one.jobs_skipped_share
     assert two.failing_run_recall >= one.failing_run_recall - 0.05
+
+
+def test_a_real_cell_taken_out_of_allow_failures_is_run_again() -> None:
+    # In this project cell 5 failed alone in 63 runs that passed anyway, then it stopped being
+    # allowed to fail: 9 lone failures failed the run before the split, 14 after it.
+    project = "erikrose@blessings"
+    rows = itertools.takewhile(
+        lambda record: record.project == project,
+        itertools.dropwhile(lambda record: record.project != project, iter_csv(DATA_FILE)),
+    )
+    split = split_history(group_runs(rows), ReplayConfig())
+    assert split.projects == 1
+    fitted = MatrixSelector().fit(split.train)
+    assert not fitted.projects_[project].jobs["cell05of05"].is_allowed_to_fail()
+    result = replay(MatrixSelector(), split, "selector")
+    assert result.failing_runs == 25
+    assert result.failing_run_recall >= 0.9  # 0.56 while the cell was still judged allowed
