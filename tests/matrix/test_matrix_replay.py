@@ -133,7 +133,7 @@ class WaveSpy(SpySelector):
         return plan
 
 
-def test_staged_replay_leaves_out_the_second_wave_after_a_first_wave_failure() -> None:
+def test_a_replay_in_waves_leaves_out_the_second_wave_after_a_first_wave_failure() -> None:
     # Replayed (last 4 of 20): a fails alone, b fails alone, all pass, a and c fail.
     runs = make_runs(["ppp"] * 16 + ["fpp", "pfp", "ppp", "fpf"])
     split = split_history(runs, ReplayConfig(min_runs=10, waves=2))
@@ -171,7 +171,7 @@ def test_three_waves_stop_at_the_first_wave_holding_a_failure() -> None:
     assert (result.second_waves, result.waves_run) == (3, 1 + 2 + 3 + 2)
 
 
-def test_a_staged_selector_keeps_its_recall_and_skips_more_in_two_waves() -> None:
+def test_a_selector_in_waves_keeps_its_recall_and_skips_more_in_two_waves() -> None:
     # The wide matrix of the calibration test: planned for two waves and replayed in two, the
     # selector keeps about the recall it keeps in one wave, and the first-wave failures of the
     # failing runs leave out more jobs. Its calibration foretells the two-wave skipped share.

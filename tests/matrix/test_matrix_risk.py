@@ -235,19 +235,19 @@ def test_waves_start_from_the_likeliest_jobs_and_weigh_the_others_by_their_passi
     assert lead_jobs(everyone, allowed, np.zeros(3), 2) == []
 
 
-def test_staged_calibration_counts_a_lead_failure_as_caught_with_the_rest_left_out() -> None:
+def test_calibration_in_waves_counts_a_lead_failure_as_caught_with_the_rest_left_out() -> None:
     sample = CalibrationSample()
     # Run 1: the likeliest job (index 1) fails. Run 2: only the least likely job fails.
     for failed in ([False, True, False], [False, False, True]):
         sample.add(0, np.zeros((3, 3)), np.zeros(3, bool), np.zeros(3, bool), np.ones(3),
                    np.array(failed))  # fmt: skip
     p = np.array([0.05, 0.4, 0.1])
-    staged = sample.table(p, waves=2)
+    two = sample.table(p, waves=2)
     single = sample.table(p)
-    assert sample.table(p, waves=3)["recall"] == staged["recall"]
-    assert staged["failing_runs"] == single["failing_runs"] == 2
-    assert staged["recall"][-1] == single["recall"][-1] == 0.5  # only the lead runs
-    assert staged["skipped"][0] == pytest.approx(2 / 6)  # lead failure: 2 of its 3 left out
+    assert sample.table(p, waves=3)["recall"] == two["recall"]
+    assert two["failing_runs"] == single["failing_runs"] == 2
+    assert two["recall"][-1] == single["recall"][-1] == 0.5  # only the lead runs
+    assert two["skipped"][0] == pytest.approx(2 / 6)  # lead failure: 2 of its 3 left out
     assert single["skipped"][0] == 0.0
 
 
@@ -282,7 +282,7 @@ def test_a_failed_lead_ends_a_run_that_passed_anyway_without_counting_it_as_fail
     sample.add(0, np.zeros((3, 3)), np.zeros(3, bool), np.zeros(3, bool), np.ones(3),
                np.array([False, True, False]), failing=False)  # fmt: skip
     p = np.array([0.05, 0.4, 0.1])
-    staged, single = sample.table(p, waves=2), sample.table(p)
-    assert staged["failing_runs"] == single["failing_runs"] == 0
-    assert staged["skipped"][0] == pytest.approx(2 / 3)  # wave 2 never starts
+    two, single = sample.table(p, waves=2), sample.table(p)
+    assert two["failing_runs"] == single["failing_runs"] == 0
+    assert two["skipped"][0] == pytest.approx(2 / 3)  # wave 2 never starts
     assert single["skipped"][0] == 0.0

@@ -196,13 +196,13 @@ def replay(
     return result
 
 
-def jobs_run(run: Run, plan: Plan, staged: bool) -> tuple[set[str], int]:
+def jobs_run(run: Run, plan: Plan, in_waves: bool) -> tuple[set[str], int]:
     """The jobs of ``run`` that ``plan`` ran, and in how many waves.
 
-    Not staged, every planned job runs at once. Staged, the plan's waves run in turn until one
-    holds a failed job.
+    In one wave, every planned job runs at once. In waves, the plan's waves run in turn until
+    one holds a failed job.
     """
-    if not staged:
+    if not in_waves:
         return set(plan.run), 1
     failed = {job.job for job in run.jobs if job.failed}
     ran: set[str] = set()
